@@ -1,0 +1,49 @@
+//! The guest side of the `o365:connector` contract, shared by every source
+//! component.
+//!
+//! Components depend on this crate instead of generating bindings themselves,
+//! so that the contract is compiled in one place and every component speaks
+//! the same version of it. It adds the two things each connector otherwise
+//! rewrites: a small blocking HTTP client over `wasi:http` (the only way out
+//! of the sandbox; the host adds tokens and enforces the allow-list), and the
+//! mapping of common HTTP failures onto the contract's `fetch-error`.
+//!
+//! A component implements [`Guest`] and calls [`export!`]:
+//!
+//! ```ignore
+//! struct MyConnector;
+//! impl connector_sdk::Guest for MyConnector { /* describe, plan, step */ }
+//! connector_sdk::export!(MyConnector);
+//! ```
+
+pub mod http;
+pub mod log;
+pub mod settings;
+
+/// Bindings generated from `wit/` for the `source` world.
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "o365:connector/source",
+        generate_all,
+        pub_export_macro: true,
+        default_bindings_module: "connector_sdk::bindings",
+        export_macro_name: "export",
+    });
+}
+
+pub use bindings::export;
+pub use bindings::exports::o365::connector::connector::Guest;
+pub use bindings::o365::connector::types::{
+    ConfigError, Context, Counter, DurationMs, Endpoint, Event, FetchError, Info, PlanOutput,
+    PlanRequest, Setting, SettingDoc, SettingKind, StepOutput, Throttle, TimeWindow, Timestamp,
+    WorkItem,
+};
+
+/// Builds a [`Counter`].
+pub fn counter(name: &str, value: u64) -> Counter {
+    Counter {
+        name: name.to_string(),
+        value,
+    }
+}

@@ -1,0 +1,56 @@
+//! Reading settings handed over by the host as data.
+
+use crate::{ConfigError, Setting};
+
+/// Looks up a setting by name; blank values count as unset, as they do for
+/// Function App settings.
+pub fn get<'a>(settings: &'a [Setting], name: &str) -> Option<&'a str> {
+    settings
+        .iter()
+        .rev()
+        .find(|s| s.name == name)
+        .map(|s| s.value.trim())
+        .filter(|v| !v.is_empty())
+}
+
+/// Splits a comma-separated setting into trimmed, non-empty items.
+pub fn list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Builds a [`ConfigError`] for `setting`.
+pub fn invalid(setting: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        setting: setting.to_string(),
+        message: message.into(),
+    }
+}
+
+/// The authority (`host` or `host:port`) of an `http(s)` base URL given in a
+/// setting, with a clear error when the value is not such a URL.
+pub fn authority_of(setting: &str, url: &str) -> Result<String, ConfigError> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| {
+            invalid(
+                setting,
+                format!(
+                    "`{url}` is not an http(s) URL; give a base such as https://manage.office.com"
+                ),
+            )
+        })?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.is_empty() || authority.contains('@') {
+        return Err(invalid(
+            setting,
+            format!("`{url}` has no host name (or carries credentials, which is not allowed)"),
+        ));
+    }
+    Ok(authority.to_ascii_lowercase())
+}

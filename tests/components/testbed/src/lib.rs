@@ -1,0 +1,203 @@
+//! The host's test component. One component with many behaviours, picked by
+//! the `TESTBED_MODE` setting, so that every containment test runs a real
+//! compiled component through the same runtime path as the real connectors.
+//!
+//! Modes (for `step`; `describe` and `plan` always behave):
+//! - `echo` (default): one event per work item, no network.
+//! - `fetch`: GETs the URL in the item's payload and returns the status and
+//!   body as one event (used to check tokens, proxy and allow-list).
+//! - `trap`: panics (a trap in the host).
+//! - `loop`: spins forever without yielding.
+//! - `memory-bomb`: allocates and touches memory until stopped.
+//! - `forbidden-host`: GETs `TESTBED_FOREIGN_URL`, a host it never declared.
+//! - `own-authorization`: sends its own `Authorization` header to the API.
+//! - `log`: writes to stdout, stderr and the host log, then echoes.
+
+use connector_sdk::{
+    ConfigError, Context, Endpoint, Event, FetchError, Guest, Info, PlanOutput, PlanRequest,
+    Setting, SettingDoc, SettingKind, StepOutput, WorkItem, counter, export, http, log, settings,
+};
+
+struct Testbed;
+
+const HOUR_MS: u64 = 3_600_000;
+
+fn setting_doc(
+    name: &str,
+    default: Option<&str>,
+    kind: SettingKind,
+    description: &str,
+) -> SettingDoc {
+    SettingDoc {
+        name: name.into(),
+        default_value: default.map(str::to_string),
+        kind,
+        description: description.into(),
+    }
+}
+
+fn mode(settings: &[Setting]) -> String {
+    settings::get(settings, "TESTBED_MODE")
+        .unwrap_or("echo")
+        .to_string()
+}
+
+impl Guest for Testbed {
+    fn describe(settings: Vec<Setting>) -> Result<Info, ConfigError> {
+        let api = settings::get(&settings, "TESTBED_API").unwrap_or("https://testbed.invalid");
+        let authority = settings::authority_of("TESTBED_API", api)?;
+        let items = settings::get(&settings, "TESTBED_ITEMS").unwrap_or("1");
+        if items.parse::<u32>().is_err() {
+            return Err(settings::invalid(
+                "TESTBED_ITEMS",
+                format!("`{items}` is not a whole number"),
+            ));
+        }
+        Ok(Info {
+            name: "testbed".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            summary: "Test component for the host's runtime and gate tests".into(),
+            settings: vec![
+                setting_doc(
+                    "TESTBED_MODE",
+                    Some("echo"),
+                    SettingKind::Text,
+                    "What `step` does.",
+                ),
+                setting_doc(
+                    "TESTBED_API",
+                    Some("https://testbed.invalid"),
+                    SettingKind::ApiBase,
+                    "The one API base it may call.",
+                ),
+                setting_doc(
+                    "TESTBED_AUDIENCE",
+                    Some("https://testbed.invalid"),
+                    SettingKind::Audience,
+                    "Token audience for TESTBED_API.",
+                ),
+                setting_doc(
+                    "TESTBED_ITEMS",
+                    Some("1"),
+                    SettingKind::Number,
+                    "Work items per planned window.",
+                ),
+                setting_doc(
+                    "TESTBED_FOREIGN_URL",
+                    Some("https://evil.example"),
+                    SettingKind::Text,
+                    "A URL it was never allowed to call.",
+                ),
+            ],
+            endpoints: vec![Endpoint {
+                authority,
+                audience: Some(
+                    settings::get(&settings, "TESTBED_AUDIENCE")
+                        .unwrap_or("https://testbed.invalid")
+                        .into(),
+                ),
+            }],
+            max_window: HOUR_MS,
+            max_lookback: 24 * HOUR_MS,
+            min_age: 0,
+            event_kinds: vec!["Testbed".into()],
+        })
+    }
+
+    fn plan(ctx: Context, request: PlanRequest) -> Result<PlanOutput, FetchError> {
+        let items: u32 = settings::get(&ctx.settings, "TESTBED_ITEMS")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1);
+        let window = request.window;
+        Ok(PlanOutput {
+            items: (0..items)
+                .map(|i| WorkItem {
+                    kind: "echo".into(),
+                    key: format!("{}-{}-{i}", window.start, window.end),
+                    payload: format!("{}", window.start),
+                    remember_for: None,
+                })
+                .collect(),
+            state: Some(format!("planned-until-{}", window.end)),
+            counters: vec![counter("plans", 1)],
+        })
+    }
+
+    fn step(ctx: Context, item: WorkItem) -> Result<StepOutput, FetchError> {
+        match mode(&ctx.settings).as_str() {
+            "echo" => Ok(echo(&ctx, &item, String::from("{}"))),
+            "log" => {
+                println!("hello from stdout");
+                eprintln!("hello from stderr");
+                log::info(&format!("working on {}", item.key));
+                Ok(echo(&ctx, &item, String::from("{}")))
+            }
+            "fetch" => fetch(&ctx, &item, &item.payload, &[]),
+            "own-authorization" => fetch(
+                &ctx,
+                &item,
+                &item.payload,
+                &[("Authorization", "Bearer stolen-by-the-guest")],
+            ),
+            "forbidden-host" => {
+                let url = settings::get(&ctx.settings, "TESTBED_FOREIGN_URL")
+                    .unwrap_or("https://evil.example");
+                fetch(&ctx, &item, url, &[])
+            }
+            "trap" => panic!("testbed was told to trap"),
+            "loop" => {
+                let mut n: u64 = 0;
+                loop {
+                    n = std::hint::black_box(n.wrapping_add(1));
+                }
+            }
+            "memory-bomb" => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(vec![0xA5; 1024 * 1024]);
+                    std::hint::black_box(&hoard);
+                }
+            }
+            other => Err(FetchError::BadRequest(format!(
+                "unknown TESTBED_MODE `{other}`"
+            ))),
+        }
+    }
+}
+
+fn echo(ctx: &Context, item: &WorkItem, detail: String) -> StepOutput {
+    StepOutput {
+        events: vec![Event {
+            id: item.key.clone(),
+            time: ctx.now,
+            kind: "Testbed".into(),
+            partition_key: Some(ctx.tenant.clone()),
+            body: format!(
+                "{{\"key\":{:?},\"tenant\":{:?},\"detail\":{detail}}}",
+                item.key, ctx.tenant
+            ),
+        }],
+        next: Vec::new(),
+        counters: vec![counter("steps", 1)],
+    }
+}
+
+fn fetch(
+    ctx: &Context,
+    item: &WorkItem,
+    url: &str,
+    headers: &[(&str, &str)],
+) -> Result<StepOutput, FetchError> {
+    let response = http::get(url, headers)?;
+    if !response.is_success() {
+        return Err(http::status_error(&response, url));
+    }
+    let body = String::from_utf8_lossy(&response.body);
+    Ok(echo(
+        ctx,
+        item,
+        format!("{{\"status\":{},\"body\":{:?}}}", response.status, body),
+    ))
+}
+
+export!(Testbed);
