@@ -1,0 +1,346 @@
+//! One audit record → one event in the shared envelope
+//! (`docs/event-envelope.schema.json`, described in `docs/events.md`).
+//!
+//! The envelope lifts the few fields every consumer filters on (who, what,
+//! when, from where) to fixed camelCase names, and carries the record
+//! itself, untouched, as `record`: the original text is embedded as it came
+//! (key order, number spelling), so nothing a workload wrote is lost or
+//! reinterpreted. Absent fields are left out rather than written as null.
+
+use connector_sdk::Event;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use crate::content_type::ContentType;
+use crate::{ip, time};
+
+/// The envelope's `source` for audit records.
+pub const SOURCE: &str = "o365.audit";
+
+/// What the envelope needs to know about the blob a record came from.
+#[derive(Debug, Clone)]
+pub struct BlobInfo<'a> {
+    /// The tenant the call works for.
+    pub tenant: &'a str,
+    /// The blob's content id (part of the fallback id).
+    pub content_id: &'a str,
+    /// The content type the blob was listed under (the event kind).
+    pub content_type: ContentType,
+    /// The time to use when a record's `CreationTime` is unreadable: the
+    /// blob's `contentCreated`.
+    pub fallback_time: i64,
+}
+
+/// The fields of a record the envelope uses; everything else stays in the
+/// raw record. Each is read as any JSON value so that an unexpected type
+/// drops the field instead of failing the record.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+struct Fields {
+    #[serde(default)]
+    id: Option<Value>,
+    #[serde(default)]
+    creation_time: Option<Value>,
+    #[serde(default)]
+    workload: Option<Value>,
+    #[serde(default)]
+    operation: Option<Value>,
+    #[serde(default)]
+    record_type: Option<Value>,
+    #[serde(default)]
+    user_id: Option<Value>,
+    #[serde(default, rename = "ClientIP")]
+    client_ip: Option<Value>,
+    #[serde(default, rename = "ClientIPAddress")]
+    client_ip_address: Option<Value>,
+    #[serde(default)]
+    actor_ip_address: Option<Value>,
+    #[serde(default)]
+    result_status: Option<Value>,
+    #[serde(default)]
+    source: Option<Value>,
+}
+
+/// One record of a blob, read but not yet normalized.
+pub struct Record<'a> {
+    raw: &'a RawValue,
+    fields: Fields,
+}
+
+impl<'a> Record<'a> {
+    /// Reads the envelope fields of `raw`; fails with what `raw` is when it
+    /// is not a JSON object.
+    pub fn read(raw: &'a RawValue) -> Result<Record<'a>, String> {
+        let text = raw.get();
+        if !text.starts_with('{') {
+            return Err(format!("is {}, not a JSON object", json_kind(text)));
+        }
+        let fields = serde_json::from_str(text).map_err(|e| format!("cannot be read ({e})"))?;
+        Ok(Record { raw, fields })
+    }
+
+    /// The record's `Source`, if it has one.
+    pub fn source(&self) -> Option<String> {
+        text(&self.fields.source)
+    }
+
+    /// The event for this record, which was number `index` in its blob.
+    pub fn normalize(&self, index: usize, blob: &BlobInfo) -> Normalized {
+        let f = &self.fields;
+        let id = text(&f.id);
+        let had_id = id.is_some();
+        let id = id.unwrap_or_else(|| format!("{}:{index}", blob.content_id));
+        let created = f
+            .creation_time
+            .as_ref()
+            .and_then(Value::as_str)
+            .and_then(time::parse);
+        let had_time = created.is_some();
+        let at = created
+            .or_else(|| time::from_millis(blob.fallback_time))
+            .unwrap_or_default();
+        let client_ip = [&f.client_ip, &f.client_ip_address, &f.actor_ip_address]
+            .into_iter()
+            .find_map(|v| text(v).and_then(|t| ip::clean(&t)));
+        let envelope = Envelope {
+            id: &id,
+            time: time::rfc3339(at),
+            source: SOURCE,
+            kind: blob.content_type.as_str(),
+            tenant: blob.tenant,
+            content_id: blob.content_id,
+            workload: text(&f.workload),
+            operation: text(&f.operation),
+            record_type: integer(&f.record_type),
+            user: text(&f.user_id),
+            client_ip,
+            result_status: text(&f.result_status),
+            record: self.raw,
+        };
+        // An envelope of strings, numbers and already valid JSON always
+        // serializes.
+        let body = serde_json::to_string(&envelope).unwrap_or_default();
+        Normalized {
+            event: Event {
+                id,
+                time: time::millis(at),
+                kind: blob.content_type.as_str().to_string(),
+                partition_key: None,
+                body,
+            },
+            had_id,
+            had_time,
+        }
+    }
+}
+
+/// A normalized record, and what had to be made up for it.
+#[derive(Debug, Clone)]
+pub struct Normalized {
+    /// The event.
+    pub event: Event,
+    /// False when the record had no `Id` and got `<contentId>:<index>`.
+    pub had_id: bool,
+    /// False when `CreationTime` was unreadable and the blob's time was used.
+    pub had_time: bool,
+}
+
+/// The envelope, in the order its fields are written.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Envelope<'a> {
+    id: &'a str,
+    time: String,
+    source: &'static str,
+    kind: &'static str,
+    tenant: &'a str,
+    content_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    workload: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    operation: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    record_type: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_ip: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    result_status: Option<String>,
+    record: &'a RawValue,
+}
+
+/// A field as text: a non-blank string as it is, a number in its JSON
+/// spelling; none for anything else.
+fn text(value: &Option<Value>) -> Option<String> {
+    match value.as_ref()? {
+        Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// A field as a JSON integer: an integer as it is, a string of digits as
+/// the number it spells; none for anything else.
+fn integer(value: &Option<Value>) -> Option<Value> {
+    match value.as_ref()? {
+        Value::Number(n) if n.is_i64() || n.is_u64() => Some(Value::Number(n.clone())),
+        Value::String(s) => s.trim().parse::<i64>().ok().map(Value::from),
+        _ => None,
+    }
+}
+
+/// What sort of JSON value `text` starts, for error messages.
+fn json_kind(text: &str) -> &'static str {
+    match text.as_bytes().first() {
+        Some(b'[') => "an array",
+        Some(b'"') => "a string",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'n') => "null",
+        _ => "a number",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CREATED: i64 = 1_714_549_500_000; // 2024-05-01T07:45:00Z
+
+    fn blob() -> BlobInfo<'static> {
+        BlobInfo {
+            tenant: "t-1",
+            content_id: "c-1",
+            content_type: ContentType::Exchange,
+            fallback_time: CREATED,
+        }
+    }
+
+    fn run(record: &str, index: usize) -> (Normalized, Value) {
+        let raw = RawValue::from_string(record.to_string()).unwrap();
+        let n = Record::read(&raw).unwrap().normalize(index, &blob());
+        let body = serde_json::from_str(&n.event.body).unwrap();
+        (n, body)
+    }
+
+    #[test]
+    fn a_full_record_fills_every_field() {
+        let (n, body) = run(
+            r#"{"Id":"e-1","CreationTime":"2024-05-01T07:40:00","Workload":"Exchange","Operation":"Send","RecordType":2,"UserId":"a@contoso.com","ClientIP":"1.2.3.4:5678","ResultStatus":"Succeeded","Extra":[1,2]}"#,
+            0,
+        );
+        assert!(n.had_id && n.had_time);
+        assert_eq!(n.event.id, "e-1");
+        assert_eq!(n.event.time, CREATED - 300_000);
+        assert_eq!(n.event.kind, "Audit.Exchange");
+        assert_eq!(n.event.partition_key, None);
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "id": "e-1", "time": "2024-05-01T07:40:00.000Z", "source": "o365.audit",
+                "kind": "Audit.Exchange", "tenant": "t-1", "contentId": "c-1",
+                "workload": "Exchange", "operation": "Send", "recordType": 2,
+                "user": "a@contoso.com", "clientIp": "1.2.3.4", "resultStatus": "Succeeded",
+                "record": {"Id":"e-1","CreationTime":"2024-05-01T07:40:00","Workload":"Exchange","Operation":"Send","RecordType":2,"UserId":"a@contoso.com","ClientIP":"1.2.3.4:5678","ResultStatus":"Succeeded","Extra":[1,2]}
+            })
+        );
+    }
+
+    #[test]
+    fn the_record_is_embedded_byte_for_byte() {
+        let record = r#"{"Z":1.50,"A":  "x", "Id" :"e"}"#;
+        let (n, _) = run(record, 0);
+        assert!(
+            n.event.body.ends_with(&format!(r#""record":{record}}}"#)),
+            "{}",
+            n.event.body
+        );
+    }
+
+    #[test]
+    fn missing_id_and_bad_time_are_made_up_and_reported() {
+        let (n, body) = run(r#"{"CreationTime":"soon","ClientIP":""}"#, 7);
+        assert!(!n.had_id && !n.had_time);
+        assert_eq!(n.event.id, "c-1:7");
+        assert_eq!(body["id"], "c-1:7");
+        assert_eq!(n.event.time, CREATED);
+        assert_eq!(body["time"], "2024-05-01T07:45:00.000Z");
+        let (n, _) = run(r#"{"Id":"","CreationTime":12}"#, 0);
+        assert!(!n.had_id && !n.had_time);
+    }
+
+    #[test]
+    fn absent_and_odd_fields_are_omitted_not_null() {
+        let (_, body) = run(
+            r#"{"Id":"e","Workload":null,"UserId":{"x":1},"RecordType":"abc","ResultStatus":"  "}"#,
+            0,
+        );
+        let keys: Vec<_> = body.as_object().unwrap().keys().cloned().collect();
+        assert_eq!(
+            keys,
+            [
+                "contentId",
+                "id",
+                "kind",
+                "record",
+                "source",
+                "tenant",
+                "time"
+            ]
+        );
+    }
+
+    #[test]
+    fn client_ip_falls_back_through_the_workload_spellings() {
+        let ip = |r: &str| run(r, 0).1.get("clientIp").cloned();
+        assert_eq!(
+            ip(r#"{"ClientIPAddress":"[2001:db8::5]:51234"}"#),
+            Some("2001:db8::5".into())
+        );
+        assert_eq!(
+            ip(r#"{"ActorIpAddress":"203.0.113.7"}"#),
+            Some("203.0.113.7".into())
+        );
+        assert_eq!(
+            ip(r#"{"ClientIP":"","ClientIPAddress":"10.0.0.1:1"}"#),
+            Some("10.0.0.1".into())
+        );
+        assert_eq!(
+            ip(r#"{"ClientIP":"9.9.9.9","ActorIpAddress":"8.8.8.8"}"#),
+            Some("9.9.9.9".into())
+        );
+        assert_eq!(ip(r#"{"ClientIP":"not an ip"}"#), None);
+    }
+
+    #[test]
+    fn record_type_and_ids_keep_their_numbers() {
+        let (n, body) = run(r#"{"Id":42,"RecordType":"15"}"#, 0);
+        assert_eq!(n.event.id, "42");
+        assert_eq!(body["recordType"], 15);
+    }
+
+    #[test]
+    fn non_objects_are_refused_saying_what_they_are() {
+        for (text, kind) in [
+            ("[1]", "an array"),
+            ("\"x\"", "a string"),
+            ("3", "a number"),
+            ("null", "null"),
+            ("true", "a boolean"),
+        ] {
+            let raw = RawValue::from_string(text.to_string()).unwrap();
+            let err = Record::read(&raw).err().unwrap();
+            assert_eq!(err, format!("is {kind}, not a JSON object"));
+        }
+    }
+
+    #[test]
+    fn source_is_read_for_the_ignore_rule() {
+        let raw = RawValue::from_string(r#"{"Source":"Cloud App Security"}"#.into()).unwrap();
+        assert_eq!(
+            Record::read(&raw).unwrap().source().as_deref(),
+            Some("Cloud App Security")
+        );
+    }
+}
