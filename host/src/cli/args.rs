@@ -1,0 +1,138 @@
+//! Options shared by several commands: sandbox limits, network, credentials.
+//! Each flag also reads an environment variable, so the same settings work
+//! as Function App settings.
+
+use crate::gate::{NetworkConfig, ProxyConfig};
+use crate::runtime::{CompileCache, RuntimeConfig};
+use crate::settings::parse_duration;
+use crate::tokens::{
+    ClientCredentials, ClientCredentialsOptions, NoTokens, Secret, StaticToken, TokenProvider,
+};
+use anyhow::Context as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Sandbox limits and the compile cache.
+#[derive(clap::Args, Debug, Clone)]
+pub struct RuntimeArgs {
+    /// Memory one component invocation may use, in MiB.
+    #[arg(long, env = "O365_COMPONENT_MEMORY_MB", default_value_t = 512)]
+    pub memory_mb: usize,
+    /// Time one component call may take (for example 90s, 5m).
+    #[arg(long, env = "O365_COMPONENT_DEADLINE", default_value = "5m", value_parser = parse_duration)]
+    pub deadline: Duration,
+    /// Directory for compiled components; `none` compiles on every start.
+    /// Default: the user's cache directory.
+    #[arg(long, env = "O365_COMPONENT_CACHE_DIR")]
+    pub cache_dir: Option<String>,
+}
+
+impl RuntimeArgs {
+    /// The runtime configuration these flags describe.
+    pub fn config(&self) -> anyhow::Result<RuntimeConfig> {
+        if self.memory_mb < 16 {
+            anyhow::bail!(
+                "O365_COMPONENT_MEMORY_MB / --memory-mb is {} MiB; a component needs at least 16",
+                self.memory_mb
+            );
+        }
+        let cache = match self.cache_dir.as_deref() {
+            Some("none") => None,
+            Some(dir) => Some(CompileCache::new(dir)),
+            None => default_cache_dir().map(CompileCache::new),
+        };
+        Ok(RuntimeConfig {
+            memory_limit: self.memory_mb * 1024 * 1024,
+            call_deadline: self.deadline,
+            cache,
+            ..RuntimeConfig::default()
+        })
+    }
+}
+
+fn default_cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    Some(base.join("o365-host").join("components"))
+}
+
+/// Proxy, extra trust and timeouts for outbound calls.
+#[derive(clap::Args, Debug, Clone)]
+pub struct NetworkArgs {
+    /// Forward proxy for every outbound call.
+    #[arg(long, env = "APP_PROXY_URI")]
+    pub proxy: Option<String>,
+    /// Token for the proxy, sent as `Proxy-Authorization: Bearer ...`.
+    #[arg(long, env = "APP_PROXY_TOKEN", hide_env_values = true)]
+    pub proxy_token: Option<String>,
+    /// A PEM file of extra CA certificates to trust (a simulator's CA).
+    #[arg(long, env = "O365_EXTRA_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
+}
+
+impl NetworkArgs {
+    /// The network configuration these flags describe.
+    pub fn config(&self) -> anyhow::Result<NetworkConfig> {
+        let mut config = NetworkConfig::default();
+        if let Some(uri) = self.proxy.as_deref().filter(|u| !u.trim().is_empty()) {
+            config.proxy = Some(ProxyConfig {
+                uri: uri.to_string(),
+                token: self.proxy_token.clone().map(Secret::new),
+            });
+        }
+        if let Some(path) = &self.ca_cert {
+            let pem = std::fs::read_to_string(path).with_context(|| {
+                format!(
+                    "O365_EXTRA_CA_CERT / --ca-cert: cannot read {}",
+                    path.display()
+                )
+            })?;
+            config.extra_ca_pems.push(pem);
+        }
+        Ok(config)
+    }
+}
+
+/// Where tokens come from.
+#[derive(clap::Args, Debug, Clone)]
+pub struct TokenArgs {
+    /// A fixed bearer token for every request (testing).
+    #[arg(long, env = "O365_STATIC_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// The app (client) id for client-credentials tokens.
+    #[arg(long, env = "ENTRA_APP_CLIENT_ID")]
+    pub client_id: Option<String>,
+    /// The app's client secret.
+    #[arg(long, env = "ENTRA_APP_CLIENT_SECRET", hide_env_values = true)]
+    pub client_secret: Option<String>,
+    /// The Entra ID authority host (a simulator's URL for local runs).
+    #[arg(
+        long,
+        env = "ENTRA_AUTHORITY_HOST",
+        default_value = "https://login.microsoftonline.com"
+    )]
+    pub authority: String,
+}
+
+impl TokenArgs {
+    /// The token provider these flags describe.
+    pub fn provider(&self, http: reqwest::Client) -> anyhow::Result<Arc<dyn TokenProvider>> {
+        match (&self.token, &self.client_id, &self.client_secret) {
+            (Some(token), _, _) => Ok(Arc::new(StaticToken::new(token.clone()))),
+            (None, Some(id), Some(secret)) => {
+                let mut options =
+                    ClientCredentialsOptions::with_secret(id.clone(), Secret::new(secret.clone()));
+                options.authority = self.authority.clone();
+                Ok(Arc::new(ClientCredentials::new(options, http)))
+            }
+            (None, Some(_), None) => anyhow::bail!(
+                "ENTRA_APP_CLIENT_ID is set but no ENTRA_APP_CLIENT_SECRET / --client-secret; \
+                 give the app's secret (or a fixed --token)"
+            ),
+            (None, None, _) => Ok(Arc::new(NoTokens)),
+        }
+    }
+}

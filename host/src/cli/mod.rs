@@ -1,0 +1,115 @@
+//! The `o365-host` command line. Each subcommand lives in its own file; this
+//! one parses, sets up logging and dispatches.
+
+mod args;
+mod bench;
+mod harness;
+mod inspect;
+
+pub use args::{NetworkArgs, RuntimeArgs, TokenArgs};
+pub use inspect::human_ms;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Pull Microsoft 365 activity into Event Hubs through sandboxed connectors.
+#[derive(Parser, Debug)]
+#[command(name = "o365-host", version, about, long_about = None)]
+pub struct Cli {
+    /// Log format: `text` for people, `json` for log pipelines (Azure).
+    #[arg(long, global = true, env = "O365_LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// How log lines are written.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the simulator of the Microsoft APIs on its own.
+    Simulate(o365_simulator::SimulateArgs),
+    /// Work with component files.
+    #[command(subcommand)]
+    Component(ComponentCommand),
+    /// Run one component over a time range and write its events as JSON lines.
+    Harness(Box<harness::HarnessArgs>),
+    /// Measure the runtime: compile, cache load, instantiate, call round trip.
+    Bench(bench::BenchArgs),
+}
+
+/// `o365-host component ...`
+#[derive(Subcommand, Debug)]
+pub enum ComponentCommand {
+    /// Print a component's description and the contract version it implements.
+    Inspect {
+        /// The `.wasm` file.
+        file: std::path::PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        runtime: RuntimeArgs,
+    },
+}
+
+/// Runs the command line; the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: could not start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Simulate(args) => o365_simulator::run_cli(args)
+            .await
+            .map(|_| ExitCode::SUCCESS),
+        Command::Component(ComponentCommand::Inspect {
+            file,
+            json,
+            runtime,
+        }) => inspect::inspect(&file, &runtime, json)
+            .await
+            .map(|_| ExitCode::SUCCESS),
+        Command::Harness(args) => Ok(if harness::harness(*args).await? {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(2)
+        }),
+        Command::Bench(args) => bench::bench(args).await.map(|_| ExitCode::SUCCESS),
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("O365_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}

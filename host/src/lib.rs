@@ -1,0 +1,20 @@
+//! The o365-activity-to-eventhubs host: a small serverless runtime for
+//! Microsoft 365 source connectors compiled to WASI 0.2 components.
+//!
+//! The host owns everything privileged; components only fetch and normalize.
+//! One folder per concern:
+//! - [`runtime`]: wasmtime engine, sandbox, limits, calls into components;
+//! - [`gate`]: the outbound HTTP gate every guest request passes;
+//! - [`tokens`]: access tokens per tenant and audience;
+//! - [`settings`]: operator settings, and the ones handed to components;
+//! - [`pipeline`]: running a window of work items with bounded concurrency;
+//! - [`sink`]: where events go;
+//! - [`cli`]: the `o365-host` command line.
+
+pub mod cli;
+pub mod gate;
+pub mod pipeline;
+pub mod runtime;
+pub mod settings;
+pub mod sink;
+pub mod tokens;

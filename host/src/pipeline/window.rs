@@ -1,0 +1,120 @@
+//! Which time to ask a source for: from the high-water mark to `now -
+//! min-age`, no further back than the source keeps data, in slices no wider
+//! than the component accepts.
+
+use crate::runtime::{Info, TimeWindow};
+
+/// How far inside the source's lookback the oldest slice starts.
+pub const LOOKBACK_MARGIN_MS: i64 = 15 * 60_000;
+
+/// What a run should cover, and what it cannot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Coverage {
+    /// The span before the source's lookback that can no longer be fetched
+    /// (to be reported loudly), if any.
+    pub unrecoverable: Option<TimeWindow>,
+    /// The span to fetch, if any (empty when already up to date).
+    pub fetch: Option<TimeWindow>,
+}
+
+/// The coverage for a run at `now` that resumes at `from`.
+pub fn coverage(from: i64, now: i64, info: &Info) -> Coverage {
+    let end = now.saturating_sub(info.min_age as i64);
+    // Keep a margin inside the lookback: the later pages of a slice planned
+    // at the edge must still be inside it when they are fetched.
+    let oldest = now
+        .saturating_sub(info.max_lookback as i64)
+        .saturating_add(LOOKBACK_MARGIN_MS)
+        .min(end);
+    let (unrecoverable, start) = if from < oldest {
+        (
+            Some(TimeWindow {
+                start: from,
+                end: oldest,
+            }),
+            oldest,
+        )
+    } else {
+        (None, from)
+    };
+    Coverage {
+        unrecoverable,
+        fetch: (start < end).then_some(TimeWindow { start, end }),
+    }
+}
+
+/// `window` cut into consecutive slices of at most `max_width` ms.
+pub fn slices(window: TimeWindow, max_width: u64) -> Vec<TimeWindow> {
+    let width = max_width.max(1) as i64;
+    let mut out = Vec::new();
+    let mut start = window.start;
+    while start < window.end {
+        let end = start.saturating_add(width).min(window.end);
+        out.push(TimeWindow { start, end });
+        start = end;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H: i64 = 3_600_000;
+    const D: i64 = 24 * H;
+
+    fn info(max_window: i64, lookback: i64, min_age: i64) -> Info {
+        Info {
+            name: "t".into(),
+            version: "0".into(),
+            summary: String::new(),
+            settings: vec![],
+            endpoints: vec![],
+            max_window: max_window as u64,
+            max_lookback: lookback as u64,
+            min_age: min_age as u64,
+            event_kinds: vec![],
+        }
+    }
+
+    #[test]
+    fn three_days_make_three_slices_of_a_day() {
+        let now = 100 * D;
+        let c = coverage(now - 3 * D, now, &info(D, 7 * D, 0));
+        assert_eq!(c.unrecoverable, None);
+        let s = slices(c.fetch.unwrap(), D as u64);
+        assert_eq!(s.len(), 3);
+        assert_eq!(s[0].start, now - 3 * D);
+        assert_eq!(s[2].end, now);
+        assert!(s.windows(2).all(|w| w[0].end == w[1].start));
+    }
+
+    #[test]
+    fn nine_days_report_what_is_past_the_lookback() {
+        let now = 100 * D;
+        let c = coverage(now - 9 * D, now, &info(D, 7 * D, 0));
+        let lost = c.unrecoverable.unwrap();
+        assert_eq!(lost.start, now - 9 * D);
+        assert_eq!(lost.end, now - 7 * D + LOOKBACK_MARGIN_MS);
+        assert_eq!(c.fetch.unwrap().start, lost.end);
+    }
+
+    #[test]
+    fn min_age_holds_back_the_newest_minutes() {
+        let now = 100 * D;
+        let c = coverage(now - H, now, &info(D, 90 * D, 10 * 60_000));
+        assert_eq!(c.fetch.unwrap().end, now - 10 * 60_000);
+        let up_to_date = coverage(now - 5 * 60_000, now, &info(D, 90 * D, 10 * 60_000));
+        assert_eq!(up_to_date.fetch, None);
+    }
+
+    #[test]
+    fn slices_cover_exactly() {
+        let s = slices(TimeWindow { start: 0, end: 25 }, 10);
+        assert_eq!(
+            s.iter().map(|w| (w.start, w.end)).collect::<Vec<_>>(),
+            vec![(0, 10), (10, 20), (20, 25)]
+        );
+        assert!(slices(TimeWindow { start: 5, end: 5 }, 10).is_empty());
+    }
+}
