@@ -8,13 +8,19 @@
 //! - [`tokens`]: access tokens per tenant and audience;
 //! - [`settings`]: operator settings, and the ones handed to components;
 //! - [`pipeline`]: running a window of work items with bounded concurrency;
+//! - [`checkpoint`]: what is fully published, per tenant and source;
 //! - [`sink`]: where events go;
+//! - [`telemetry`]: typed events that log and count together;
+//! - [`schedule`]: NCRONTAB schedules;
 //! - [`cli`]: the `o365-host` command line.
 
+pub mod checkpoint;
 pub mod cli;
 pub mod gate;
 pub mod pipeline;
 pub mod runtime;
+pub mod schedule;
 pub mod settings;
 pub mod sink;
+pub mod telemetry;
 pub mod tokens;

@@ -126,6 +126,7 @@ pub fn describe(values: &[Setting]) -> Result<Info, ConfigError> {
         // Listings are keyed on when a blob was created, and a blob never
         // changes once listed: there is no late data to wait for.
         min_age: 0,
+        dedup_horizon: 0,
         event_kinds: ContentType::ALL
             .iter()
             .map(|t| t.as_str().to_string())

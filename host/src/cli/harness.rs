@@ -7,13 +7,15 @@ use super::args::{NetworkArgs, RuntimeArgs, TokenArgs};
 use crate::gate::{
     AllowedEndpoint, Gate, GatePolicy, NetworkTransport, Recorder, Replayer, Transport,
 };
-use crate::pipeline::{PipelineOptions, Summary, coverage, run_slice, slices};
+use crate::pipeline::{
+    MemoryProgress, PipelineOptions, SliceStart, Summary, coverage, run_slice, slices,
+};
 use crate::runtime::{CallContext, Runtime, SettingKind, TimeWindow};
 use crate::settings::{SettingsSource, parse_assignment, parse_duration};
 use crate::sink::{EventSink, JsonLinesSink};
 use anyhow::{Context as _, bail};
 use chrono::{DateTime, TimeZone, Utc};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -208,7 +210,7 @@ pub async fn harness(args: HarnessArgs) -> anyhow::Result<bool> {
         ..PipelineOptions::default()
     };
     let mut summary = Summary::default();
-    let mut done = HashSet::new();
+    let mut progress = MemoryProgress::new(info.dedup_horizon > 0);
     let mut state = None;
     let mut complete = true;
     for (i, window) in windows.iter().enumerate() {
@@ -224,10 +226,10 @@ pub async fn harness(args: HarnessArgs) -> anyhow::Result<bool> {
             &component,
             &call,
             *window,
-            state.clone(),
+            SliceStart::Plan(state.clone()),
             sink.as_mut(),
             &options,
-            &mut done,
+            &mut progress,
             &mut summary,
         )
         .await?;

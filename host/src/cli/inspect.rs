@@ -53,10 +53,11 @@ fn render(c: &LoadedComponent) -> String {
     out.push_str(&format!("contract   o365:connector@{}\n", c.contract));
     out.push_str(&format!("sha256     {}\n", c.digest));
     out.push_str(&format!(
-        "limits     window ≤ {}, lookback {}, min-age {}\n",
+        "limits     window ≤ {}, lookback {}, min-age {}, dedup horizon {}\n",
         human_ms(i.max_window),
         human_ms(i.max_lookback),
-        human_ms(i.min_age)
+        human_ms(i.min_age),
+        human_ms(i.dedup_horizon)
     ));
     out.push_str(&format!("events     {}\n", i.event_kinds.join(", ")));
     out.push_str("endpoints  (with default settings)\n");
@@ -94,6 +95,7 @@ fn to_json(c: &LoadedComponent) -> serde_json::Value {
         "maxWindowMs": i.max_window,
         "maxLookbackMs": i.max_lookback,
         "minAgeMs": i.min_age,
+        "dedupHorizonMs": i.dedup_horizon,
         "eventKinds": i.event_kinds,
         "endpoints": i.endpoints.iter().map(|e| serde_json::json!({"authority": e.authority, "audience": e.audience})).collect::<Vec<_>>(),
         "settings": i.settings.iter().map(|s| serde_json::json!({"name": s.name, "kind": kind_name(s.kind), "default": s.default_value, "description": s.description})).collect::<Vec<_>>(),

@@ -3,10 +3,14 @@
 
 mod args;
 mod bench;
+mod demo;
+mod deployment;
 mod harness;
 mod inspect;
+mod once;
 
 pub use args::{NetworkArgs, RuntimeArgs, TokenArgs};
+pub use deployment::{Deployment, DeploymentArgs, KNOWN_SOURCES};
 pub use inspect::human_ms;
 
 use clap::{Parser, Subcommand};
@@ -35,6 +39,12 @@ pub enum LogFormat {
 /// The subcommands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// See it work: the audit pipeline against the embedded simulator.
+    Demo(demo::DemoArgs),
+    /// Run one cycle of every source and exit.
+    Once(Box<DeploymentArgs>),
+    /// Run cycles on each source's schedule until stopped.
+    Run(Box<DeploymentArgs>),
     /// Run the simulator of the Microsoft APIs on its own.
     Simulate(o365_simulator::SimulateArgs),
     /// Work with component files.
@@ -83,6 +93,9 @@ pub fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Demo(args) => Ok(exit_code(demo::demo(args).await?)),
+        Command::Once(args) => Ok(exit_code(once::once(&args).await?)),
+        Command::Run(args) => once::run(&args).await.map(|_| ExitCode::SUCCESS),
         Command::Simulate(args) => o365_simulator::run_cli(args)
             .await
             .map(|_| ExitCode::SUCCESS),
@@ -93,20 +106,28 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }) => inspect::inspect(&file, &runtime, json)
             .await
             .map(|_| ExitCode::SUCCESS),
-        Command::Harness(args) => Ok(if harness::harness(*args).await? {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::from(2)
-        }),
+        Command::Harness(args) => Ok(exit_code(harness::harness(*args).await?)),
         Command::Bench(args) => bench::bench(args).await.map(|_| ExitCode::SUCCESS),
+    }
+}
+
+/// Success, or 2 when the work did not complete (the checkpoint stays; the
+/// next run retries).
+fn exit_code(complete: bool) -> ExitCode {
+    if complete {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
     }
 }
 
 fn init_logging(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("O365_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),

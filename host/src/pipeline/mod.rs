@@ -1,14 +1,20 @@
 //! Running a connector over a time range: cut the range into slices the
 //! component accepts, plan each slice, run its work items with bounded
-//! concurrency and retries, and hand events to the sink as they come.
+//! concurrency and retries, hand events to the sink as they come, and
+//! checkpoint progress.
 //!
-//! Memory stays bounded: events go to the sink as each step finishes, and
-//! only work item descriptions (small) wait in the queue.
+//! Memory stays bounded: events go to the sink as each step finishes (at
+//! most `concurrency` step results are held), and only work item
+//! descriptions (small) wait in the queue.
 
+mod cycle;
+mod progress;
 mod retry;
 mod runner;
 mod window;
 
+pub use cycle::{CycleOptions, CycleReport, Source, run_cycle};
+pub use progress::{MemoryProgress, Progress};
 pub use retry::RetryPolicy;
-pub use runner::{PipelineOptions, SliceOutcome, Summary, run_slice};
-pub use window::{Coverage, coverage, slices};
+pub use runner::{PipelineOptions, SliceOutcome, SliceStart, Summary, run_slice};
+pub use window::{Coverage, LOOKBACK_MARGIN_MS, coverage, slices};

@@ -1,13 +1,15 @@
-//! The work queue of one slice: plan, then run items with bounded
-//! concurrency, retrying what may succeed later, and publish as results come.
+//! The work queue of one slice: plan (or resume), then run items with
+//! bounded concurrency, retrying what may succeed later, publishing events as
+//! results come, and reporting progress so it can be checkpointed.
 
+use super::progress::Progress;
 use super::retry::RetryPolicy;
 use crate::runtime::{
     CallContext, FetchError, InvokeError, LoadedComponent, PlanRequest, Runtime, StepOutput,
     TimeWindow, WorkItem,
 };
 use crate::sink::EventSink;
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use tokio::task::JoinSet;
 
@@ -34,6 +36,8 @@ impl Default for PipelineOptions {
 pub struct Summary {
     /// Events published.
     pub events: u64,
+    /// Events dropped because their id was already published.
+    pub duplicate_events: u64,
     /// Work items completed.
     pub items: u64,
     /// Work items dropped because their key was already done.
@@ -58,31 +62,23 @@ impl Summary {
     }
 }
 
+/// How a slice begins.
+pub enum SliceStart {
+    /// Plan the window, passing the connector's state.
+    Plan(Option<String>),
+    /// Continue from work stored in a checkpoint.
+    Resume(Vec<WorkItem>),
+}
+
 /// How a slice ended.
 #[derive(Clone, Debug)]
 pub struct SliceOutcome {
     /// Every item succeeded (or expired): the slice is fully published.
     pub complete: bool,
-    /// The component state `plan` returned, if any.
+    /// The component state `plan` returned, if it planned and returned one.
     pub state: Option<String>,
-}
-
-/// Work waiting to run; a key is queued at most once per slice.
-#[derive(Default)]
-struct Queue {
-    items: VecDeque<WorkItem>,
-    queued: HashSet<String>,
-}
-
-impl Queue {
-    fn push(&mut self, item: WorkItem, done_keys: &HashSet<String>, summary: &mut Summary) {
-        if done_keys.contains(&item.key) || !self.queued.insert(item.key.clone()) {
-            summary.duplicate_items += 1;
-            tracing::debug!(key = %item.key, "skipping a work item already done or queued");
-        } else {
-            self.items.push_back(item);
-        }
-    }
+    /// Work not published (failed items), when not complete.
+    pub outstanding: Vec<WorkItem>,
 }
 
 struct Finished {
@@ -92,71 +88,82 @@ struct Finished {
     throttled: u64,
 }
 
-/// Plans `window` and runs all its work; events go to `sink` as they come.
-/// `done_keys` holds the keys of work already completed (content listed
-/// twice is skipped) and gains the keys completed here.
+/// Work waiting to run; a key is queued at most once per slice.
+#[derive(Default)]
+struct Queue {
+    waiting: VecDeque<WorkItem>,
+    seen: HashSet<String>,
+    running: HashMap<String, WorkItem>,
+    failed: Vec<WorkItem>,
+}
+
+impl Queue {
+    fn push(&mut self, item: WorkItem, progress: &dyn Progress, summary: &mut Summary) {
+        if progress.is_done(&item.key) || !self.seen.insert(item.key.clone()) {
+            summary.duplicate_items += 1;
+            tracing::debug!(key = %item.key, "skipping a work item already done or queued");
+        } else {
+            self.waiting.push_back(item);
+        }
+    }
+
+    /// Everything not yet published, failed items first.
+    fn outstanding(&self) -> Vec<WorkItem> {
+        self.failed
+            .iter()
+            .chain(self.running.values())
+            .chain(self.waiting.iter())
+            .cloned()
+            .collect()
+    }
+}
+
+/// Runs a slice; events go to `sink` as they come, progress to `progress`.
 #[allow(clippy::too_many_arguments)]
 pub async fn run_slice(
     runtime: &Arc<Runtime>,
     component: &Arc<LoadedComponent>,
     call: &CallContext,
     window: TimeWindow,
-    state: Option<String>,
+    start: SliceStart,
     sink: &mut dyn EventSink,
     options: &PipelineOptions,
-    done_keys: &mut HashSet<String>,
+    progress: &mut dyn Progress,
     summary: &mut Summary,
 ) -> anyhow::Result<SliceOutcome> {
-    let plan = {
-        let mut attempt = 1;
-        loop {
-            match runtime
-                .plan(
-                    component,
-                    call,
-                    PlanRequest {
-                        window,
-                        state: state.clone(),
-                    },
-                )
-                .await
+    let (items, state) = match start {
+        SliceStart::Resume(items) => (items, None),
+        SliceStart::Plan(state) => {
+            match plan_with_retries(runtime, component, call, window, state, options, summary).await
             {
-                Ok(plan) => break plan,
-                Err(e) => {
-                    note_throttle(&e, summary);
-                    match options.retry.delay(attempt, &e) {
-                        Some(delay) => {
-                            tracing::warn!(component = %component.name, tenant = %call.tenant, "plan will be retried in {delay:?}: {e}");
-                            summary.retries += 1;
-                            attempt += 1;
-                            tokio::time::sleep(delay).await;
-                        }
-                        None => {
-                            summary.failures.push(e.to_string());
-                            return Ok(SliceOutcome {
-                                complete: false,
-                                state: None,
-                            });
-                        }
-                    }
+                Some(plan) => {
+                    summary.add_counters(&plan.counters);
+                    progress.planned(plan.state.as_deref());
+                    (plan.items, plan.state)
+                }
+                None => {
+                    return Ok(SliceOutcome {
+                        complete: false,
+                        state: None,
+                        outstanding: Vec::new(),
+                    });
                 }
             }
         }
     };
-    summary.add_counters(&plan.counters);
-
     let mut queue = Queue::default();
-    for item in plan.items {
-        queue.push(item, done_keys, summary);
+    for item in items {
+        queue.push(item, progress, summary);
     }
+    progress.save(queue.outstanding()).await?;
 
-    let mut complete = true;
     let mut running: JoinSet<Finished> = JoinSet::new();
     loop {
         while running.len() < options.concurrency.max(1) {
-            let Some(item) = queue.items.pop_front() else {
+            let Some(item) = queue.waiting.pop_front() else {
                 break;
             };
+            queue.running.insert(item.key.clone(), item.clone());
             running.spawn(run_item(
                 runtime.clone(),
                 component.clone(),
@@ -169,17 +176,27 @@ pub async fn run_slice(
             break;
         };
         let finished = joined.map_err(|e| anyhow::anyhow!("a work item task failed: {e}"))?;
+        queue.running.remove(&finished.item.key);
         summary.retries += finished.retries;
         summary.throttled += finished.throttled;
         match finished.result {
             Ok(output) => {
-                sink.publish(&output.events).await?;
-                summary.events += output.events.len() as u64;
+                let total = output.events.len();
+                let events = progress.fresh_events(output.events);
+                summary.duplicate_events += (total - events.len()) as u64;
+                sink.publish(&events).await?;
+                crate::telemetry::events_published(
+                    &component.name,
+                    &call.tenant,
+                    events.len() as u64,
+                );
+                summary.events += events.len() as u64;
                 summary.items += 1;
                 summary.add_counters(&output.counters);
                 for next in output.next {
-                    queue.push(next, done_keys, summary);
+                    queue.push(next, progress, summary);
                 }
+                progress.completed(&finished.item, call.now_ms);
             }
             Err(InvokeError::Failed {
                 error: FetchError::Expired(message),
@@ -187,32 +204,72 @@ pub async fn run_slice(
             }) => {
                 summary.expired += 1;
                 tracing::warn!(component = %component.name, tenant = %call.tenant, key = %finished.item.key, "content expired and is skipped: {message}");
+                progress.completed(&finished.item, call.now_ms);
             }
             Err(e) => {
-                complete = false;
                 tracing::error!(component = %component.name, tenant = %call.tenant, key = %finished.item.key, "work item failed: {e}");
                 summary.failures.push(e.to_string());
-                continue;
+                queue.failed.push(finished.item);
             }
         }
-        done_keys.insert(finished.item.key);
+        if progress.save_due() {
+            progress.save(queue.outstanding()).await?;
+        }
     }
     Ok(SliceOutcome {
-        complete,
-        state: plan.state,
+        complete: queue.failed.is_empty(),
+        state,
+        outstanding: queue.failed,
     })
 }
 
-fn note_throttle(e: &InvokeError, summary: &mut Summary) {
-    if matches!(
+async fn plan_with_retries(
+    runtime: &Arc<Runtime>,
+    component: &Arc<LoadedComponent>,
+    call: &CallContext,
+    window: TimeWindow,
+    state: Option<String>,
+    options: &PipelineOptions,
+    summary: &mut Summary,
+) -> Option<crate::runtime::PlanOutput> {
+    let mut attempt = 1;
+    loop {
+        let request = PlanRequest {
+            window,
+            state: state.clone(),
+        };
+        match runtime.plan(component, call, request).await {
+            Ok(plan) => return Some(plan),
+            Err(e) => {
+                if is_throttle(&e) {
+                    summary.throttled += 1;
+                }
+                match options.retry.delay(attempt, &e) {
+                    Some(delay) => {
+                        tracing::warn!(component = %component.name, tenant = %call.tenant, "plan will be retried in {delay:?}: {e}");
+                        summary.retries += 1;
+                        attempt += 1;
+                        tokio::time::sleep(delay).await;
+                    }
+                    None => {
+                        tracing::error!(component = %component.name, tenant = %call.tenant, "planning failed: {e}");
+                        summary.failures.push(e.to_string());
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn is_throttle(e: &InvokeError) -> bool {
+    matches!(
         e,
         InvokeError::Failed {
             error: FetchError::Throttled(_),
             ..
         }
-    ) {
-        summary.throttled += 1;
-    }
+    )
 }
 
 async fn run_item(
@@ -230,13 +287,7 @@ async fn run_item(
         let delay = match &result {
             Ok(_) => None,
             Err(e) => {
-                if matches!(
-                    e,
-                    InvokeError::Failed {
-                        error: FetchError::Throttled(_),
-                        ..
-                    }
-                ) {
+                if is_throttle(e) {
                     throttled += 1;
                 }
                 retry.delay(attempt, e)

@@ -73,6 +73,7 @@ mod tests {
             max_window: max_window as u64,
             max_lookback: lookback as u64,
             min_age: min_age as u64,
+            dedup_horizon: 0,
             event_kinds: vec![],
         }
     }

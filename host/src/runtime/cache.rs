@@ -49,11 +49,14 @@ impl CompileCache {
         digest: &str,
     ) -> wasmtime::Result<(Component, CodeSource)> {
         let path = self.entry(engine, digest);
-        if path.exists() {
-            // SAFETY: the file was written by `store` below, from code this
+        if let Ok(bytes) = std::fs::read(&path) {
+            // Read into memory rather than `deserialize_file`, which maps the
+            // file: another process replacing or truncating a mapped entry
+            // would crash this one with SIGBUS.
+            // SAFETY: the bytes were written by `store` below, from code this
             // engine configuration compiled, into a directory the host owns;
             // wasmtime checks the header and engine compatibility.
-            match unsafe { Component::deserialize_file(engine, &path) } {
+            match unsafe { Component::deserialize(engine, &bytes) } {
                 Ok(component) => return Ok((component, CodeSource::Cache)),
                 Err(e) => {
                     tracing::warn!(path = %path.display(), "compile cache entry unusable, recompiling: {e:#}")

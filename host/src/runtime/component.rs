@@ -221,6 +221,7 @@ fn placeholder_info() -> Info {
         max_window: 0,
         max_lookback: 0,
         min_age: 0,
+        dedup_horizon: 0,
         event_kinds: Vec::new(),
     }
 }

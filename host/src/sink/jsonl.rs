@@ -13,8 +13,13 @@ pub struct JsonLinesSink {
 }
 
 impl JsonLinesSink {
-    /// Appends to `path` (created if missing).
+    /// Appends to `path` (created if missing). A last line cut short by a
+    /// crash is removed first: it was never acknowledged, so the checkpoint
+    /// still covers it and it will be written again whole.
     pub async fn append_to(path: &Path) -> anyhow::Result<Self> {
+        drop_partial_last_line(path)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot repair {}: {e}", path.display()))?;
         let file = tokio::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -39,6 +44,26 @@ impl JsonLinesSink {
     }
 }
 
+async fn drop_partial_last_line(path: &Path) -> std::io::Result<()> {
+    let bytes = match tokio::fs::read(path).await {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if bytes.is_empty() || bytes.ends_with(b"\n") {
+        return Ok(());
+    }
+    let keep = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    tracing::warn!(
+        path = %path.display(),
+        dropped_bytes = bytes.len() - keep,
+        "the last line was cut short by an interrupted run; removing it (it is written again)"
+    );
+    let file = tokio::fs::OpenOptions::new().write(true).open(path).await?;
+    file.set_len(keep as u64).await?;
+    file.sync_all().await
+}
+
 /// The event as one line of JSON: its body, re-encoded only if it spans
 /// lines (a component may pretty-print).
 fn line_of(event: &Event) -> anyhow::Result<String> {
@@ -48,6 +73,43 @@ fn line_of(event: &Event) -> anyhow::Result<String> {
         Ok(value.to_string())
     } else {
         Ok(event.body.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(id: &str) -> Event {
+        Event {
+            id: id.into(),
+            time: 0,
+            kind: "k".into(),
+            partition_key: None,
+            body: format!("{{\"id\":\"{id}\"}}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_line_cut_short_by_a_crash_is_replaced_not_merged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.jsonl");
+        std::fs::write(&path, "{\"id\":\"a\"}\n{\"id\":\"b").unwrap();
+        let mut sink = JsonLinesSink::append_to(&path).await.unwrap();
+        sink.publish(&[event("b"), event("c")]).await.unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text, "{\"id\":\"a\"}\n{\"id\":\"b\"}\n{\"id\":\"c\"}\n");
+    }
+
+    #[tokio::test]
+    async fn multi_line_bodies_become_one_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.jsonl");
+        let mut sink = JsonLinesSink::append_to(&path).await.unwrap();
+        let mut e = event("x");
+        e.body = "{\n  \"id\": \"x\"\n}".into();
+        sink.publish(&[e]).await.unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"id\":\"x\"}\n");
     }
 }
 

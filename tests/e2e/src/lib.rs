@@ -86,3 +86,55 @@ pub fn call_context(
         }),
     }
 }
+
+/// An audit source against `api` (a simulator), as a deployment configures it.
+pub async fn audit_source(runtime: &Runtime, api: &str) -> o365_host::pipeline::Source {
+    let component = runtime
+        .load_file(std::path::Path::new(connector_artifacts::AUDIT_PATH))
+        .await
+        .expect("audit loads");
+    let settings = settings(&[("O365_MANAGEMENT_API", api)]);
+    let info = runtime
+        .describe(&component, &settings)
+        .await
+        .unwrap()
+        .expect("settings accepted");
+    o365_host::pipeline::Source {
+        name: "audit".into(),
+        legacy_container: Some("auditlogstate".into()),
+        component: Arc::new(component),
+        info,
+        settings,
+    }
+}
+
+/// A gate towards a simulator, with client-credential tokens from it.
+pub fn simulator_gate(api: &str, network: NetworkConfig) -> Arc<Gate> {
+    let client = network.client().expect("client");
+    let mut options = o365_host::tokens::ClientCredentialsOptions::with_secret(
+        o365_simulator::DEFAULT_CLIENT_ID,
+        o365_host::tokens::Secret::new(o365_simulator::DEFAULT_CLIENT_SECRET),
+    );
+    options.authority = api.to_string();
+    Arc::new(Gate::new(
+        Arc::new(NetworkTransport::new(
+            client.clone(),
+            network.max_response_bytes,
+        )),
+        Arc::new(o365_host::tokens::ClientCredentials::new(options, client)),
+    ))
+}
+
+/// The ids in a JSON-lines event file, in file order.
+pub fn published_ids(path: &std::path::Path) -> Vec<String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => text
+            .lines()
+            .map(|line| {
+                let v: serde_json::Value = serde_json::from_str(line).expect("each line is JSON");
+                v["id"].as_str().expect("an id").to_string()
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}

@@ -100,6 +100,7 @@ impl Guest for Testbed {
             max_window: HOUR_MS,
             max_lookback: 24 * HOUR_MS,
             min_age: 0,
+            dedup_horizon: 0,
             event_kinds: vec!["Testbed".into()],
         })
     }

@@ -1,0 +1,186 @@
+//! Checkpoints: what is fully published, per tenant and source.
+//!
+//! The protocol (docs/checkpoints.md has the long form):
+//! - a checkpoint holds the high-water mark (everything before it is
+//!   published), the slice in progress with its outstanding work items, the
+//!   keys of work already done (content ids, with an expiry), the ids of
+//!   recently published events (for connectors that re-read an overlap), and
+//!   the connector's own state;
+//! - it is written only after the sink acknowledged every event it covers:
+//!   an item leaves `outstanding` only once its events are durable and its
+//!   follow-up items are in `outstanding`;
+//! - every write is atomic (write, fsync, rename) and conditional on the
+//!   version read, so two instances can never both advance it;
+//! - a cycle holds a lease on its tenant and source, so a second instance
+//!   skips instead of doing the same work twice.
+//!
+//! A crash at any point therefore redoes at most the work since the last
+//! write, and never skips any.
+
+mod legacy;
+mod local;
+
+pub use legacy::import_legacy_timestamp;
+pub use local::{LocalLease, LocalStore};
+
+use crate::runtime::{TimeWindow, WorkItem};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The on-disk format version of [`Checkpoint`].
+pub const FORMAT: u32 = 1;
+
+/// Progress of one tenant and source.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Checkpoint {
+    /// Format version, [`FORMAT`].
+    pub format: u32,
+    /// Write counter: the version a conditional write expects.
+    pub version: u64,
+    /// Everything before this instant (ms) is published.
+    pub high_water_mark: i64,
+    /// The slice being worked on, if a cycle stopped in the middle of one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slice: Option<SliceProgress>,
+    /// Keys of completed work to skip if listed again, with their expiry (ms).
+    #[serde(default)]
+    pub remembered: BTreeMap<String, i64>,
+    /// Ids of recently published events, with their expiry (ms).
+    #[serde(default)]
+    pub recent_events: BTreeMap<String, i64>,
+    /// The connector's own state from its last `plan`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub component_state: Option<String>,
+    /// When this checkpoint was written (ms).
+    pub updated_at: i64,
+}
+
+/// A slice in progress.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SliceProgress {
+    /// Window start (ms).
+    pub start: i64,
+    /// Window end (ms).
+    pub end: i64,
+    /// Work planned or found but not yet published.
+    pub outstanding: Vec<StoredItem>,
+}
+
+impl SliceProgress {
+    /// The slice's window.
+    pub fn window(&self) -> TimeWindow {
+        TimeWindow {
+            start: self.start,
+            end: self.end,
+        }
+    }
+}
+
+/// A work item as stored in a checkpoint.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredItem {
+    /// See the contract's `work-item`.
+    pub kind: String,
+    /// See the contract's `work-item`.
+    pub key: String,
+    /// See the contract's `work-item`.
+    pub payload: String,
+    /// See the contract's `work-item`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remember_for: Option<u64>,
+}
+
+impl From<&WorkItem> for StoredItem {
+    fn from(item: &WorkItem) -> Self {
+        Self {
+            kind: item.kind.clone(),
+            key: item.key.clone(),
+            payload: item.payload.clone(),
+            remember_for: item.remember_for,
+        }
+    }
+}
+
+impl From<StoredItem> for WorkItem {
+    fn from(item: StoredItem) -> Self {
+        Self {
+            kind: item.kind,
+            key: item.key,
+            payload: item.payload,
+            remember_for: item.remember_for,
+        }
+    }
+}
+
+impl Checkpoint {
+    /// A new checkpoint that resumes at `high_water_mark`.
+    pub fn starting_at(high_water_mark: i64) -> Self {
+        Self {
+            format: FORMAT,
+            high_water_mark,
+            ..Self::default()
+        }
+    }
+
+    /// Drops remembered keys and event ids whose expiry is past.
+    pub fn prune(&mut self, now: i64) {
+        self.remembered.retain(|_, expiry| *expiry > now);
+        self.recent_events.retain(|_, expiry| *expiry > now);
+    }
+}
+
+/// Why a checkpoint could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    /// Another writer advanced the checkpoint since it was read.
+    #[error(
+        "checkpoint {name} was changed by another instance (expected version {expected}, found {found}); \
+         this instance's progress is not written"
+    )]
+    Conflict {
+        /// Which checkpoint.
+        name: String,
+        /// The version this writer read.
+        expected: u64,
+        /// The version found.
+        found: u64,
+    },
+    /// The stored checkpoint is not readable.
+    #[error(
+        "checkpoint {name} is damaged: {message}. Move it aside to start over from the legacy \
+         timestamp or 24 hours back"
+    )]
+    Corrupt {
+        /// Which checkpoint.
+        name: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The storage failed.
+    #[error("checkpoint {name}: {message}")]
+    Io {
+        /// Which checkpoint.
+        name: String,
+        /// What failed.
+        message: String,
+    },
+}
+
+/// Where checkpoints live. Local directory now; Blob storage (ETag + lease)
+/// implements the same trait.
+pub trait CheckpointStore: Send + Sync {
+    /// The stored checkpoint of `source` for `tenant`, if any.
+    fn load(&self, source: &str, tenant: &str) -> Result<Option<Checkpoint>, CheckpointError>;
+
+    /// Writes `checkpoint` if the stored version is still `checkpoint.version`;
+    /// on success the version is incremented in place.
+    fn save(
+        &self,
+        source: &str,
+        tenant: &str,
+        checkpoint: &mut Checkpoint,
+    ) -> Result<(), CheckpointError>;
+}

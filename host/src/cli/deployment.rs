@@ -1,0 +1,283 @@
+//! What `once`, `run` and `demo` share: the sources this host runs, their
+//! settings and schedules, the gate, the checkpoint store and the sinks,
+//! built from flags and settings (the seed's setting names).
+
+use super::args::{NetworkArgs, RuntimeArgs, TokenArgs};
+use crate::checkpoint::LocalStore;
+use crate::gate::{Gate, NetworkTransport};
+use crate::pipeline::{CycleOptions, CycleReport, PipelineOptions, Source, run_cycle};
+use crate::runtime::{Runtime, SettingKind};
+use crate::schedule::{DEFAULT_SCHEDULE, Schedule};
+use crate::settings::{SettingsSource, parse_assignment};
+use crate::sink::JsonLinesSink;
+use anyhow::{Context as _, bail};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// A source this host knows how to run.
+pub struct KnownSource {
+    /// Checkpoint and file name.
+    pub name: &'static str,
+    /// The embedded component.
+    pub wasm: &'static [u8],
+    /// A setting naming a `.wasm` file to run instead of the embedded one.
+    pub component_setting: &'static str,
+    /// The setting holding its schedule.
+    pub schedule_setting: &'static str,
+    /// The seed's checkpoint container.
+    pub legacy_container: &'static str,
+}
+
+/// Every source, in the order cycles run.
+pub const KNOWN_SOURCES: &[KnownSource] = &[KnownSource {
+    name: "audit",
+    wasm: connector_artifacts::AUDIT_WASM,
+    component_setting: "O365_AUDIT_COMPONENT",
+    schedule_setting: "AUDIT_LOGS_INDEXER_SCHEDULE",
+    legacy_container: "auditlogstate",
+}];
+
+/// Flags shared by `once` and `run`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct DeploymentArgs {
+    /// The tenant (directory) id.
+    #[arg(long, env = "ENTRA_TENANT_ID")]
+    pub tenant: Option<String>,
+    /// Sources to run, comma-separated (default: all).
+    #[arg(long, env = "O365_SOURCES", value_delimiter = ',')]
+    pub sources: Vec<String>,
+    /// Base URL for every source's API (a simulator); default: each
+    /// source's own setting.
+    #[arg(long)]
+    pub api: Option<String>,
+    /// A setting, `NAME=VALUE` (repeatable); overrides the environment.
+    #[arg(long = "set", value_parser = parse_assignment)]
+    pub set: Vec<(String, String)>,
+    /// Directory of checkpoints (local mode).
+    #[arg(long, env = "O365_STATE_DIR", default_value = ".o365-state")]
+    pub state_dir: PathBuf,
+    /// Directory of the JSON-lines event files, one per source (local mode).
+    #[arg(long, env = "O365_OUTPUT_DIR", default_value = "o365-events")]
+    pub out_dir: PathBuf,
+    /// Work items running at once per cycle.
+    #[arg(long, env = "O365_CONCURRENCY", default_value_t = 32)]
+    pub concurrency: usize,
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
+    #[command(flatten)]
+    pub network: NetworkArgs,
+    #[command(flatten)]
+    pub tokens: TokenArgs,
+}
+
+/// A source ready to run, with its schedule.
+pub struct ScheduledSource {
+    /// The source.
+    pub source: Source,
+    /// When its cycles run.
+    pub schedule: Schedule,
+}
+
+/// Everything a cycle needs.
+pub struct Deployment {
+    /// The component runtime.
+    pub runtime: Arc<Runtime>,
+    /// The sources, configured.
+    pub sources: Vec<ScheduledSource>,
+    /// The outbound gate.
+    pub gate: Arc<Gate>,
+    /// Checkpoints.
+    pub store: LocalStore,
+    /// The tenant.
+    pub tenant: String,
+    /// Where events go.
+    pub out_dir: PathBuf,
+    /// Cycle settings.
+    pub options: CycleOptions,
+}
+
+impl Deployment {
+    /// Builds the deployment from flags and the environment; every wrong
+    /// setting is reported by name.
+    pub async fn build(args: &DeploymentArgs) -> anyhow::Result<Self> {
+        let overrides: BTreeMap<String, String> = args.set.iter().cloned().collect();
+        Self::build_with(args, SettingsSource::from_environment(overrides)).await
+    }
+
+    /// Builds the deployment with settings from `settings` only.
+    pub async fn build_with(
+        args: &DeploymentArgs,
+        settings: SettingsSource,
+    ) -> anyhow::Result<Self> {
+        let tenant = args
+            .tenant
+            .clone()
+            .filter(|t| !t.trim().is_empty())
+            .context("ENTRA_TENANT_ID / --tenant is not set: give the tenant (directory) id to collect from")?;
+        let runtime = Runtime::new(args.runtime.config()?)?;
+
+        let wanted: Vec<&KnownSource> = if args.sources.is_empty() {
+            KNOWN_SOURCES.iter().collect()
+        } else {
+            args.sources
+                .iter()
+                .map(|name| {
+                    KNOWN_SOURCES
+                        .iter()
+                        .find(|k| k.name == name.trim())
+                        .with_context(|| {
+                            format!(
+                                "O365_SOURCES / --sources names `{name}`; known sources: {}",
+                                KNOWN_SOURCES
+                                    .iter()
+                                    .map(|k| k.name)
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            )
+                        })
+                })
+                .collect::<anyhow::Result<_>>()?
+        };
+        let mut sources = Vec::new();
+        for known in wanted {
+            sources.push(configure(&runtime, known, &settings, args.api.as_deref()).await?);
+        }
+
+        let network = args.network.config()?;
+        let client = network.client()?;
+        let transport = Arc::new(NetworkTransport::new(
+            client.clone(),
+            network.max_response_bytes,
+        ));
+        let gate = Arc::new(Gate::new(transport, args.tokens.provider(client)?));
+        Ok(Self {
+            runtime,
+            sources,
+            gate,
+            store: LocalStore::new(&args.state_dir),
+            tenant,
+            out_dir: args.out_dir.clone(),
+            options: CycleOptions {
+                pipeline: PipelineOptions {
+                    concurrency: args.concurrency.max(1),
+                    ..PipelineOptions::default()
+                },
+                ..CycleOptions::default()
+            },
+        })
+    }
+
+    /// Runs one cycle of `source` now.
+    pub async fn cycle(&self, source: &Source) -> anyhow::Result<CycleReport> {
+        std::fs::create_dir_all(&self.out_dir)
+            .with_context(|| format!("creating {}", self.out_dir.display()))?;
+        let path = self.out_dir.join(format!("{}.jsonl", source.name));
+        let mut sink = JsonLinesSink::append_to(&path).await?;
+        run_cycle(
+            &self.runtime,
+            source,
+            &self.tenant,
+            self.gate.clone(),
+            &self.store,
+            &mut sink,
+            &self.options,
+            chrono::Utc::now().timestamp_millis(),
+        )
+        .await
+    }
+}
+
+async fn configure(
+    runtime: &Arc<Runtime>,
+    known: &KnownSource,
+    settings: &SettingsSource,
+    api: Option<&str>,
+) -> anyhow::Result<ScheduledSource> {
+    let component = match settings.get(known.component_setting) {
+        Some(path) => runtime
+            .load_file(std::path::Path::new(&path))
+            .await
+            .with_context(|| format!("{} = {path}", known.component_setting))?,
+        None => {
+            runtime
+                .load(&format!("embedded {} component", known.name), known.wasm)
+                .await?
+        }
+    };
+    let mut source_settings = settings.clone();
+    if let Some(api) = api {
+        for doc in &component.info.settings {
+            if doc.kind == SettingKind::ApiBase {
+                source_settings.set(&doc.name, api);
+            }
+        }
+    }
+    let values = source_settings.for_component(&component.info);
+    let info = match runtime.describe(&component, &values).await? {
+        Ok(info) => info,
+        Err(e) => bail!("setting {}: {}", e.setting, e.message),
+    };
+    let schedule_text = settings
+        .get(known.schedule_setting)
+        .unwrap_or_else(|| DEFAULT_SCHEDULE.to_string());
+    let schedule = Schedule::parse(known.schedule_setting, &schedule_text)?;
+    tracing::info!(
+        source = known.name,
+        component = %format!("{} {}", info.name, info.version),
+        schedule = schedule.text(),
+        "source configured"
+    );
+    Ok(ScheduledSource {
+        source: Source {
+            name: known.name.to_string(),
+            legacy_container: Some(known.legacy_container.to_string()),
+            component: Arc::new(component),
+            info,
+            settings: values,
+        },
+        schedule,
+    })
+}
+
+/// Prints a cycle's report for people.
+pub fn print_report(report: &CycleReport) {
+    let s = &report.summary;
+    if report.skipped_busy {
+        eprintln!(
+            "{}: skipped, another instance holds this tenant's lease",
+            report.source
+        );
+        return;
+    }
+    let rate = s.events as f64 / report.seconds.max(1e-9);
+    eprintln!(
+        "{}: {} — {} events ({rate:.0}/s), {} slices of {}, {} items, {} duplicate items and {} duplicate events dropped, {} throttled, {} retries, {} expired, {:.2}s; checkpoint at {}",
+        report.source,
+        if report.complete {
+            "complete"
+        } else {
+            "INCOMPLETE"
+        },
+        s.events,
+        report.slices_done,
+        report.slices_total,
+        s.items,
+        s.duplicate_items,
+        s.duplicate_events,
+        s.throttled,
+        s.retries,
+        s.expired,
+        report.seconds,
+        chrono::DateTime::from_timestamp_millis(report.high_water_mark)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .unwrap_or_default()
+    );
+    if !s.counters.is_empty() {
+        let counters: Vec<String> = s.counters.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        eprintln!("  {}", counters.join(", "));
+    }
+    for failure in s.failures.iter().take(10) {
+        eprintln!("  failed: {failure}");
+    }
+}

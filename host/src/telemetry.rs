@@ -1,0 +1,89 @@
+//! Typed operational events. Each function emits the log line and updates
+//! the metric together, so logs and metrics never disagree and each metric
+//! has one definition (the approach of Vector's internal events). Metrics
+//! are kept in-process ([`snapshot`]) and carried in the log line's
+//! `metric` / `value` fields for log-based metrics in Application Insights.
+
+use chrono::{TimeZone, Utc};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+static METRICS: Mutex<BTreeMap<String, f64>> = Mutex::new(BTreeMap::new());
+
+fn add(name: &str, labels: &[(&str, &str)], value: f64, replace: bool) {
+    let mut key = name.to_string();
+    for (k, v) in labels {
+        key.push_str(&format!(",{k}={v}"));
+    }
+    if let Ok(mut metrics) = METRICS.lock() {
+        let entry = metrics.entry(key).or_default();
+        if replace {
+            *entry = value;
+        } else {
+            *entry += value;
+        }
+    }
+}
+
+/// All metrics so far: `name,label=value,...` to value.
+pub fn snapshot() -> BTreeMap<String, f64> {
+    METRICS.lock().map(|m| m.clone()).unwrap_or_default()
+}
+
+fn iso(ms: i64) -> String {
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_else(|| ms.to_string())
+}
+
+/// A span older than the source keeps: its data can never be fetched.
+pub fn unrecoverable_span(source: &str, tenant: &str, start_ms: i64, end_ms: i64) {
+    let hours = (end_ms - start_ms) as f64 / 3_600_000.0;
+    add(
+        "unrecoverable_span_hours",
+        &[("source", source), ("tenant", tenant)],
+        hours,
+        false,
+    );
+    tracing::error!(
+        source,
+        tenant,
+        metric = "unrecoverable_span_hours",
+        value = hours,
+        "DATA LOSS: {} to {} ({hours:.1} h) is older than the source keeps and cannot be fetched; \
+         resuming at the oldest recoverable point. Cause: the checkpoint was not advanced for longer \
+         than the source's retention (host stopped, or failing every cycle).",
+        iso(start_ms),
+        iso(end_ms)
+    );
+}
+
+/// The checkpoint moved past a published slice.
+pub fn checkpoint_advanced(source: &str, tenant: &str, high_water_mark: i64, now_ms: i64) {
+    let lag = (now_ms - high_water_mark).max(0) as f64 / 1000.0;
+    add(
+        "lag_seconds",
+        &[("source", source), ("tenant", tenant)],
+        lag,
+        true,
+    );
+    tracing::info!(
+        source,
+        tenant,
+        metric = "lag_seconds",
+        value = lag,
+        "checkpoint advanced to {}",
+        iso(high_water_mark)
+    );
+}
+
+/// Events acknowledged by the sink.
+pub fn events_published(source: &str, tenant: &str, count: u64) {
+    add(
+        "events_published",
+        &[("source", source), ("tenant", tenant)],
+        count as f64,
+        false,
+    );
+}

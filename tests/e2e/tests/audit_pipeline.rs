@@ -1,0 +1,390 @@
+//! The audit pipeline against the simulator: every failure path of the
+//! Management Activity API ends either with everything published or with the
+//! checkpoint left before what is missing — never with a silent loss.
+
+use chrono::{DateTime, Utc};
+use o365_e2e::{audit_source, published_ids, runtime, simulator_gate};
+use o365_host::checkpoint::{Checkpoint, CheckpointStore, LocalStore};
+use o365_host::gate::{Gate, NetworkConfig};
+use o365_host::pipeline::{
+    CycleOptions, CycleReport, LOOKBACK_MARGIN_MS, PipelineOptions, RetryPolicy, Source, run_cycle,
+};
+use o365_host::runtime::Runtime;
+use o365_host::sink::JsonLinesSink;
+use o365_simulator::{
+    ContentType, DEFAULT_TENANT, FaultKind, FaultRule, Listener, Simulator, SimulatorConfig,
+    Target, TenantSpec,
+};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+const HOUR: i64 = 3_600_000;
+const DAY: i64 = 24 * HOUR;
+
+struct Fixture {
+    sim: Simulator,
+    rt: Arc<Runtime>,
+    source: Source,
+    gate: Arc<Gate>,
+    store: LocalStore,
+    events: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    async fn new(tenant: TenantSpec, network: NetworkConfig) -> Self {
+        let sim = Simulator::start(SimulatorConfig {
+            tenants: vec![tenant],
+            ..SimulatorConfig::default()
+        })
+        .await
+        .unwrap();
+        let rt = runtime(256, Duration::from_secs(60));
+        let source = audit_source(&rt, &sim.url()).await;
+        let gate = simulator_gate(&sim.url(), network);
+        let dir = tempfile::tempdir().unwrap();
+        Self {
+            store: LocalStore::new(dir.path().join("state")),
+            events: dir.path().join("audit.jsonl"),
+            sim,
+            rt,
+            source,
+            gate,
+            _dir: dir,
+        }
+    }
+
+    fn resume_at(&self, ms: i64) {
+        let mut checkpoint = Checkpoint::starting_at(ms);
+        self.store
+            .save("audit", DEFAULT_TENANT, &mut checkpoint)
+            .unwrap();
+    }
+
+    async fn cycle(&self, now: i64) -> CycleReport {
+        let options = CycleOptions {
+            pipeline: PipelineOptions {
+                concurrency: 16,
+                retry: RetryPolicy {
+                    max_attempts: 8,
+                    base: Duration::from_millis(50),
+                    max: Duration::from_secs(5),
+                },
+            },
+            ..CycleOptions::default()
+        };
+        let mut sink = JsonLinesSink::append_to(&self.events).await.unwrap();
+        run_cycle(
+            &self.rt,
+            &self.source,
+            DEFAULT_TENANT,
+            self.gate.clone(),
+            &self.store,
+            &mut sink,
+            &options,
+            now,
+        )
+        .await
+        .unwrap()
+    }
+
+    fn truth(&self, from: i64, to: i64) -> BTreeSet<String> {
+        self.sim
+            .audit_truth(DEFAULT_TENANT, at(from)..at(to))
+            .into_iter()
+            .filter(|t| !t.ignored_source)
+            .map(|t| t.event_id)
+            .collect()
+    }
+
+    /// A content blob of `content_type` created in [from, to).
+    fn blob_in(&self, content_type: ContentType, from: i64, to: i64) -> String {
+        self.sim
+            .audit_truth(DEFAULT_TENANT, at(from)..at(to))
+            .into_iter()
+            .find(|t| t.content_type == content_type)
+            .expect("a blob in the window")
+            .content_id
+    }
+
+    fn checkpoint(&self) -> Checkpoint {
+        self.store.load("audit", DEFAULT_TENANT).unwrap().unwrap()
+    }
+
+    /// The published ids, asserting none was published twice.
+    fn unique_ids(&self) -> BTreeSet<String> {
+        let ids = published_ids(&self.events);
+        let unique: BTreeSet<String> = ids.iter().cloned().collect();
+        assert_eq!(ids.len(), unique.len(), "an event was published twice");
+        unique
+    }
+}
+
+fn at(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap()
+}
+
+fn tenant(blobs_per_hour: u32, events_per_blob: u32) -> TenantSpec {
+    let mut t = TenantSpec::new(DEFAULT_TENANT, 7);
+    t.audit_blobs_per_hour = blobs_per_hour;
+    t.audit_events_per_blob = events_per_blob;
+    t
+}
+
+fn now() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_three_day_gap_is_fetched_in_three_slices_and_matches_the_ground_truth() {
+    let f = Fixture::new(tenant(2, 5), NetworkConfig::default()).await;
+    let now = now();
+    f.resume_at(now - 3 * DAY);
+    let report = f.cycle(now).await;
+    assert!(report.complete, "{:?}", report.summary.failures);
+    assert_eq!((report.slices_done, report.slices_total), (3, 3));
+    assert_eq!(report.unrecoverable, None);
+    assert_eq!(f.unique_ids(), f.truth(now - 3 * DAY, now));
+    assert_eq!(f.checkpoint().high_water_mark, now);
+    assert_eq!(f.checkpoint().slice, None);
+    // Every call carried the publisher id the API counts quotas by.
+    for r in f
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| r.path_and_query.contains("/activity/feed/"))
+    {
+        assert!(
+            r.path_and_query
+                .contains(&format!("PublisherIdentifier={DEFAULT_TENANT}")),
+            "{}",
+            r.path_and_query
+        );
+    }
+    // Nothing new: a second cycle publishes nothing and keeps the checkpoint.
+    let again = f.cycle(now + 1000).await;
+    assert!(again.complete);
+    assert_eq!(again.summary.events, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nine_day_gap_reports_the_unrecoverable_span_and_fetches_the_rest() {
+    let f = Fixture::new(tenant(1, 2), NetworkConfig::default()).await;
+    let now = now();
+    f.resume_at(now - 9 * DAY);
+    let report = f.cycle(now).await;
+    assert!(report.complete, "{:?}", report.summary.failures);
+    let oldest = now - 7 * DAY + LOOKBACK_MARGIN_MS;
+    assert_eq!(report.unrecoverable, Some((now - 9 * DAY, oldest)));
+    let lost_hours = o365_host::telemetry::snapshot()
+        .into_iter()
+        .find(|(k, _)| k.starts_with("unrecoverable_span_hours,source=audit"))
+        .map(|(_, v)| v);
+    assert!(lost_hours.is_some_and(|h| h > 47.0), "{lost_hours:?}");
+    assert_eq!(f.unique_ids(), f.truth(oldest, now));
+    // No request asked for more than 7 days back (the API would refuse it).
+    assert!(
+        f.sim.requests().iter().all(|r| r.status != 400),
+        "a request was refused"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttling_storm_is_waited_out_and_nothing_is_lost() {
+    let f = Fixture::new(tenant(2, 5), NetworkConfig::default()).await;
+    let now = now();
+    f.resume_at(now - 6 * HOUR);
+    f.sim.faults().add(
+        FaultRule::new(
+            Target::ContentBlob,
+            FaultKind::TooManyRequests {
+                retry_after_secs: Some(1),
+            },
+        )
+        .times(12),
+    );
+    f.sim.faults().add(
+        FaultRule::new(
+            Target::ContentBlob,
+            FaultKind::Af429 {
+                retry_after_secs: Some(1),
+            },
+        )
+        .times(12),
+    );
+    f.sim.faults().add(
+        FaultRule::new(
+            Target::ContentList,
+            FaultKind::Af429 {
+                retry_after_secs: None,
+            },
+        )
+        .times(5),
+    );
+    let report = f.cycle(now).await;
+    assert!(report.complete, "{:?}", report.summary.failures);
+    assert_eq!(report.summary.throttled, 29);
+    assert_eq!(f.unique_ids(), f.truth(now - 6 * HOUR, now));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_errors_and_timeouts_are_retried() {
+    let network = NetworkConfig {
+        request_timeout: Duration::from_millis(500),
+        ..NetworkConfig::default()
+    };
+    let f = Fixture::new(tenant(2, 5), network).await;
+    let now = now();
+    f.resume_at(now - 6 * HOUR);
+    f.sim
+        .faults()
+        .add(FaultRule::new(Target::ContentBlob, FaultKind::ServerError { status: 503 }).times(10));
+    f.sim
+        .faults()
+        .add(FaultRule::new(Target::ContentList, FaultKind::ServerError { status: 500 }).times(3));
+    f.sim
+        .faults()
+        .add(FaultRule::new(Target::ContentBlob, FaultKind::Slow { millis: 2000 }).times(4));
+    let report = f.cycle(now).await;
+    assert!(report.complete, "{:?}", report.summary.failures);
+    assert!(report.summary.retries >= 17, "{}", report.summary.retries);
+    assert_eq!(f.unique_ids(), f.truth(now - 6 * HOUR, now));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_blob_holds_the_checkpoint_until_it_can_be_read() {
+    let f = Fixture::new(tenant(2, 5), NetworkConfig::default()).await;
+    let now = now();
+    let start = now - 6 * HOUR;
+    f.resume_at(start);
+    let bad = f.blob_in(ContentType::Exchange, now - 3 * HOUR, now);
+    f.sim
+        .faults()
+        .add(FaultRule::new(Target::ContentBlob, FaultKind::Malformed).content_id(&bad));
+    let report = f.cycle(now).await;
+    assert!(!report.complete);
+    assert!(
+        report.summary.failures.iter().any(|m| m.contains(&bad)),
+        "{:?}",
+        report.summary.failures
+    );
+    let checkpoint = f.checkpoint();
+    assert_eq!(
+        checkpoint.high_water_mark, start,
+        "the checkpoint moved past an unread blob"
+    );
+    let outstanding = &checkpoint.slice.as_ref().unwrap().outstanding;
+    assert_eq!(outstanding.len(), 1);
+    assert_eq!(outstanding[0].key, bad);
+
+    // Once the blob reads, the next cycle publishes it and everything is there.
+    f.sim.faults().clear();
+    let report = f.cycle(now + 1000).await;
+    assert!(report.complete, "{:?}", report.summary.failures);
+    assert_eq!(f.unique_ids(), f.truth(start, now + 1000));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_content_is_counted_and_skipped() {
+    let f = Fixture::new(tenant(2, 5), NetworkConfig::default()).await;
+    let now = now();
+    f.resume_at(now - 6 * HOUR);
+    let gone = f.blob_in(ContentType::SharePoint, now - 2 * HOUR, now);
+    f.sim
+        .faults()
+        .add(FaultRule::new(Target::ContentBlob, FaultKind::Expired).content_id(&gone));
+    let report = f.cycle(now).await;
+    assert!(report.complete, "{:?}", report.summary.failures);
+    assert_eq!(report.summary.expired, 1);
+    let expected: BTreeSet<String> = f
+        .sim
+        .audit_truth(DEFAULT_TENANT, at(now - 6 * HOUR)..at(now))
+        .into_iter()
+        .filter(|t| !t.ignored_source && t.content_id != gone)
+        .map(|t| t.event_id)
+        .collect();
+    assert_eq!(f.unique_ids(), expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn content_listed_twice_is_published_once() {
+    let f = Fixture::new(tenant(8, 3), NetworkConfig::default()).await;
+    let now = now();
+    f.resume_at(now - 30 * HOUR);
+    f.sim.faults().add(FaultRule::new(
+        Target::ContentList,
+        FaultKind::DuplicateContentIds,
+    ));
+    let report = f.cycle(now).await;
+    assert!(report.complete, "{:?}", report.summary.failures);
+    assert!(report.summary.duplicate_items > 0);
+    assert_eq!(f.unique_ids(), f.truth(now - 30 * HOUR, now));
+    // Across cycles too: re-listing the same span later publishes nothing again.
+    let mut checkpoint = f.checkpoint();
+    checkpoint.high_water_mark = now - 4 * HOUR;
+    f.store
+        .save("audit", DEFAULT_TENANT, &mut checkpoint)
+        .unwrap();
+    let again = f.cycle(now + 1000).await;
+    assert!(again.complete);
+    assert_eq!(
+        again.summary.events, 0,
+        "content ids already published were published again"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_next_page_on_a_foreign_host_is_refused_and_gets_no_token() {
+    let f = Fixture::new(tenant(8, 2), NetworkConfig::default()).await;
+    let now = now();
+    let start = now - 20 * HOUR;
+    f.resume_at(start);
+    f.sim
+        .faults()
+        .add(FaultRule::new(Target::ContentList, FaultKind::ForeignNextPage).times(1));
+    let report = f.cycle(now).await;
+    assert!(!report.complete);
+    assert!(
+        report
+            .summary
+            .failures
+            .iter()
+            .any(|m| m.contains("NextPageUri") && m.contains("refusing")),
+        "{:?}",
+        report.summary.failures
+    );
+    let foreign: Vec<_> = f
+        .sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.listener == Listener::Foreign)
+        .collect();
+    assert!(
+        foreign.iter().all(|r| r.authorization.is_none()),
+        "a token reached the foreign host"
+    );
+    assert_eq!(f.checkpoint().high_water_mark, start);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_subscriptions_are_started_once_per_fifteen_minutes() {
+    let mut spec = tenant(2, 2);
+    spec.subscribed = Vec::new();
+    let f = Fixture::new(spec, NetworkConfig::default()).await;
+    let now = now();
+    f.resume_at(now - HOUR);
+    let first = f.cycle(now).await;
+    assert!(first.complete, "{:?}", first.summary.failures);
+    for ct in [
+        ContentType::AzureActiveDirectory,
+        ContentType::Exchange,
+        ContentType::SharePoint,
+        ContentType::General,
+        ContentType::Dlp,
+    ] {
+        assert_eq!(f.sim.subscription_starts(DEFAULT_TENANT, ct), 1, "{ct:?}");
+    }
+    assert!(f.checkpoint().component_state.is_some());
+}
