@@ -12,7 +12,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// (package name, constant prefix, embedded in the host binary?)
-const GUESTS: &[(&str, &str, bool)] = &[("audit", "AUDIT", true), ("testbed", "TESTBED", false)];
+const GUESTS: &[(&str, &str, bool)] = &[
+    ("audit", "AUDIT", true),
+    ("message-trace-graph", "MESSAGE_TRACE_GRAPH", true),
+    ("message-trace-reporting", "MESSAGE_TRACE_REPORTING", true),
+    ("testbed", "TESTBED", false),
+];
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap());

@@ -11,23 +11,25 @@ use std::process::{Command, Output};
 
 const HOST: &str = env!("CARGO_BIN_EXE_o365-host");
 
-fn host(args: &[&str]) -> Output {
-    Command::new(HOST)
+/// `o365-host` with `args`, a shared compile cache and none of the
+/// operator's credentials from the environment.
+fn command(args: &[&str]) -> Command {
+    let mut command = Command::new(HOST);
+    command
         .args(args)
         .env("O365_COMPONENT_CACHE_DIR", cache_dir())
         .env_remove("ENTRA_APP_CLIENT_ID")
-        .env_remove("ENTRA_TENANT_ID")
-        .output()
-        .expect("o365-host runs")
+        .env_remove("ENTRA_TENANT_ID");
+    command
+}
+
+fn host(args: &[&str]) -> Output {
+    command(args).output().expect("o365-host runs")
 }
 
 /// `host` for async tests, which keep the simulator running meanwhile.
 async fn host_async(args: &[&str]) -> Output {
-    tokio::process::Command::new(HOST)
-        .args(args)
-        .env("O365_COMPONENT_CACHE_DIR", cache_dir())
-        .env_remove("ENTRA_APP_CLIENT_ID")
-        .env_remove("ENTRA_TENANT_ID")
+    tokio::process::Command::from(command(args))
         .output()
         .await
         .expect("o365-host runs")

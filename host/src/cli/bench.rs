@@ -1,4 +1,4 @@
-//! `o365-host bench`: what the runtime costs per invocation, measured on
+//! `o365-host bench runtime`: what the runtime costs per invocation, measured on
 //! this machine: compiling a component, loading it from the compile cache,
 //! instantiating it (median and p99) and a full call round trip.
 
@@ -7,7 +7,7 @@ use crate::runtime::{CompileCache, Runtime};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-/// Flags of `bench`.
+/// Flags of `bench runtime`.
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
     /// Invocations to measure per benchmark.

@@ -1,16 +1,12 @@
-//! `o365-host demo`: the whole audit pipeline on embedded defaults. It starts
-//! the simulator with a tenant holding more than a day of content, runs one
-//! cycle from a fresh checkpoint (so the 24-hour window split is exercised),
-//! shows progress while it catches up and ends with a summary and where the
-//! events are.
+//! `o365-host demo`: the whole pipeline on embedded defaults. It starts the
+//! simulator with a tenant holding more than a day of audit content and
+//! message traces, runs one cycle of each source from a fresh checkpoint (so
+//! the 24-hour audit window split is exercised), shows progress while it
+//! catches up and ends with a summary and where the events are.
 
-use super::args::{NetworkArgs, RuntimeArgs, TokenArgs};
 use super::deployment::{Deployment, DeploymentArgs, print_report};
 use crate::settings::SettingsSource;
-use o365_simulator::{
-    DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TENANT, Simulator, SimulatorConfig,
-    TenantSpec,
-};
+use o365_simulator::{DEFAULT_TENANT, Simulator, SimulatorConfig, TenantSpec};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -55,36 +51,15 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<bool> {
             std::fs::remove_dir_all(dir)?;
         }
     }
-    let deployment_args = DeploymentArgs {
-        tenant: Some(DEFAULT_TENANT.into()),
-        sources: vec!["audit".into()],
-        api: Some(sim.url()),
-        set: Vec::new(),
-        state_dir,
-        out_dir: out_dir.clone(),
-        concurrency: 32,
-        runtime: RuntimeArgs {
-            memory_mb: 512,
-            deadline: Duration::from_secs(300),
-            cache_dir: None,
-        },
-        network: NetworkArgs {
-            proxy: None,
-            proxy_token: None,
-            ca_cert: None,
-        },
-        tokens: TokenArgs {
-            token: None,
-            client_id: Some(DEFAULT_CLIENT_ID.into()),
-            client_secret: Some(DEFAULT_CLIENT_SECRET.into()),
-            authority: sim.url(),
-        },
-    };
+    let deployment_args = DeploymentArgs::for_simulator(&sim.url(), state_dir, out_dir.clone(), 32);
     let mut deployment =
         Deployment::build_with(&deployment_args, SettingsSource::default()).await?;
     deployment.options.first_run_lookback = Duration::from_secs(args.hours * 3600);
 
-    eprintln!("catching up on {} hours of audit content…", args.hours);
+    eprintln!(
+        "catching up on {} hours of audit logs and message traces…",
+        args.hours
+    );
     let started = Instant::now();
     let ticker = tokio::spawn(async move {
         loop {
@@ -100,15 +75,26 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<bool> {
             );
         }
     });
-    let mut complete = true;
+    let mut reports = Vec::new();
     for scheduled in &deployment.sources {
-        let report = deployment.cycle(&scheduled.source).await;
-        ticker.abort();
-        let report = report?;
-        print_report(&report);
+        match deployment.cycle(&scheduled.source).await {
+            Ok(report) => reports.push(report),
+            Err(e) => {
+                ticker.abort();
+                return Err(e);
+            }
+        }
+    }
+    ticker.abort();
+    let mut complete = true;
+    for report in &reports {
+        print_report(report);
         complete &= report.complete;
     }
-    eprintln!("events:      {}", out_dir.join("audit.jsonl").display());
+    for scheduled in &deployment.sources {
+        let file = out_dir.join(format!("{}.jsonl", scheduled.source.name));
+        eprintln!("events:      {}", file.display());
+    }
     eprintln!("checkpoints: {}", args.dir.join("state").display());
     eprintln!(
         "next: point it at a real tenant with ENTRA_TENANT_ID, ENTRA_APP_CLIENT_ID and \

@@ -19,9 +19,11 @@ use std::sync::Arc;
 pub struct KnownSource {
     /// Checkpoint and file name.
     pub name: &'static str,
-    /// The embedded component.
-    pub wasm: &'static [u8],
-    /// A setting naming a `.wasm` file to run instead of the embedded one.
+    /// The embedded versions of its component, by name; the first is the
+    /// default.
+    pub builtins: &'static [(&'static str, &'static [u8])],
+    /// A setting choosing an embedded version by name, or naming a `.wasm`
+    /// file to run instead.
     pub component_setting: &'static str,
     /// The setting holding its schedule.
     pub schedule_setting: &'static str,
@@ -30,13 +32,28 @@ pub struct KnownSource {
 }
 
 /// Every source, in the order cycles run.
-pub const KNOWN_SOURCES: &[KnownSource] = &[KnownSource {
-    name: "audit",
-    wasm: connector_artifacts::AUDIT_WASM,
-    component_setting: "O365_AUDIT_COMPONENT",
-    schedule_setting: "AUDIT_LOGS_INDEXER_SCHEDULE",
-    legacy_container: "auditlogstate",
-}];
+pub const KNOWN_SOURCES: &[KnownSource] = &[
+    KnownSource {
+        name: "audit",
+        builtins: &[("management-api", connector_artifacts::AUDIT_WASM)],
+        component_setting: "O365_AUDIT_COMPONENT",
+        schedule_setting: "AUDIT_LOGS_INDEXER_SCHEDULE",
+        legacy_container: "auditlogstate",
+    },
+    KnownSource {
+        name: "message-trace",
+        builtins: &[
+            ("graph", connector_artifacts::MESSAGE_TRACE_GRAPH_WASM),
+            (
+                "reporting",
+                connector_artifacts::MESSAGE_TRACE_REPORTING_WASM,
+            ),
+        ],
+        component_setting: "O365_MESSAGE_TRACE_COMPONENT",
+        schedule_setting: "MESSAGE_TRACES_INDEXER_SCHEDULE",
+        legacy_container: "messagetracestate",
+    },
+];
 
 /// Flags shared by `once` and `run`.
 #[derive(clap::Args, Debug, Clone)]
@@ -69,6 +86,44 @@ pub struct DeploymentArgs {
     pub network: NetworkArgs,
     #[command(flatten)]
     pub tokens: TokenArgs,
+}
+
+impl DeploymentArgs {
+    /// A deployment of every source against a simulator at `url`, with the
+    /// simulator's client credentials and embedded defaults elsewhere
+    /// (`demo`, `bench pipeline`).
+    pub fn for_simulator(
+        url: &str,
+        state_dir: PathBuf,
+        out_dir: PathBuf,
+        concurrency: usize,
+    ) -> Self {
+        Self {
+            tenant: Some(o365_simulator::DEFAULT_TENANT.into()),
+            sources: Vec::new(),
+            api: Some(url.to_string()),
+            set: Vec::new(),
+            state_dir,
+            out_dir,
+            concurrency,
+            runtime: RuntimeArgs {
+                memory_mb: 512,
+                deadline: std::time::Duration::from_secs(300),
+                cache_dir: None,
+            },
+            network: NetworkArgs {
+                proxy: None,
+                proxy_token: None,
+                ca_cert: None,
+            },
+            tokens: TokenArgs {
+                token: None,
+                client_id: Some(o365_simulator::DEFAULT_CLIENT_ID.into()),
+                client_secret: Some(o365_simulator::DEFAULT_CLIENT_SECRET.into()),
+                authority: url.to_string(),
+            },
+        }
+    }
 }
 
 /// A source ready to run, with its schedule.
@@ -194,16 +249,31 @@ async fn configure(
     settings: &SettingsSource,
     api: Option<&str>,
 ) -> anyhow::Result<ScheduledSource> {
-    let component = match settings.get(known.component_setting) {
-        Some(path) => runtime
+    let choice = settings.get(known.component_setting);
+    let builtin = match choice.as_deref() {
+        None => known.builtins.first(),
+        Some(name) => known.builtins.iter().find(|(n, _)| *n == name.trim()),
+    };
+    let component = match (builtin, choice) {
+        (Some((version, wasm)), _) => {
+            let origin = format!("embedded {} component ({version})", known.name);
+            runtime.load(&origin, wasm).await?
+        }
+        (None, Some(path)) if path.ends_with(".wasm") => runtime
             .load_file(std::path::Path::new(&path))
             .await
             .with_context(|| format!("{} = {path}", known.component_setting))?,
-        None => {
-            runtime
-                .load(&format!("embedded {} component", known.name), known.wasm)
-                .await?
-        }
+        (None, other) => bail!(
+            "{} = `{}` is neither an embedded version ({}) nor a path to a .wasm file",
+            known.component_setting,
+            other.unwrap_or_default(),
+            known
+                .builtins
+                .iter()
+                .map(|(n, _)| *n)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     };
     let mut source_settings = settings.clone();
     if let Some(api) = api {

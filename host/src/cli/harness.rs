@@ -4,9 +4,7 @@
 //! them offline.
 
 use super::args::{NetworkArgs, RuntimeArgs, TokenArgs};
-use crate::gate::{
-    AllowedEndpoint, Gate, GatePolicy, NetworkTransport, Recorder, Replayer, Transport,
-};
+use crate::gate::{Gate, GatePolicy, NetworkTransport, Recorder, Replayer, Transport};
 use crate::pipeline::{
     MemoryProgress, PipelineOptions, SliceStart, Summary, coverage, run_slice, slices,
 };
@@ -163,18 +161,11 @@ pub async fn harness(args: HarnessArgs) -> anyhow::Result<bool> {
         std::fs::write(dir.join(RUN_FILE), serde_json::to_vec_pretty(&run)?)?;
     }
     let gate = Arc::new(Gate::new(transport, args.tokens.provider(client)?));
-    let policy = Arc::new(GatePolicy {
-        component: info.name.clone().into(),
-        tenant: tenant.clone().into(),
-        endpoints: info
-            .endpoints
-            .iter()
-            .map(|e| AllowedEndpoint {
-                authority: e.authority.clone(),
-                audience: e.audience.clone(),
-            })
-            .collect(),
-    });
+    let policy = Arc::new(GatePolicy::from_endpoints(
+        &info.name,
+        &tenant,
+        &info.endpoints,
+    ));
     let call = CallContext {
         tenant: tenant.clone(),
         now_ms,

@@ -32,13 +32,13 @@ fn kind_name(kind: SettingKind) -> &'static str {
 pub fn human_ms(ms: u64) -> String {
     let d = Duration::from_millis(ms);
     let s = d.as_secs();
-    if ms % 1000 != 0 {
+    if !ms.is_multiple_of(1000) {
         format!("{ms}ms")
-    } else if s != 0 && s % 86_400 == 0 {
+    } else if s != 0 && s.is_multiple_of(86_400) {
         format!("{}d", s / 86_400)
-    } else if s != 0 && s % 3600 == 0 {
+    } else if s != 0 && s.is_multiple_of(3600) {
         format!("{}h", s / 3600)
-    } else if s != 0 && s % 60 == 0 {
+    } else if s != 0 && s.is_multiple_of(60) {
         format!("{}m", s / 60)
     } else {
         format!("{s}s")

@@ -3,6 +3,7 @@
 
 mod args;
 mod bench;
+mod bench_pipeline;
 mod demo;
 mod deployment;
 mod harness;
@@ -52,8 +53,18 @@ pub enum Command {
     Component(ComponentCommand),
     /// Run one component over a time range and write its events as JSON lines.
     Harness(Box<harness::HarnessArgs>),
-    /// Measure the runtime: compile, cache load, instantiate, call round trip.
-    Bench(bench::BenchArgs),
+    /// Measure the runtime or the whole pipeline.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+/// `o365-host bench ...`
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    /// Compile, cache load, instantiate (median, p99), call round trip.
+    Runtime(bench::BenchArgs),
+    /// End to end against the simulator: events/s, CPU per million events, peak RSS.
+    Pipeline(bench_pipeline::PipelineBenchArgs),
 }
 
 /// `o365-host component ...`
@@ -107,7 +118,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .await
             .map(|_| ExitCode::SUCCESS),
         Command::Harness(args) => Ok(exit_code(harness::harness(*args).await?)),
-        Command::Bench(args) => bench::bench(args).await.map(|_| ExitCode::SUCCESS),
+        Command::Bench(BenchCommand::Runtime(args)) => {
+            bench::bench(args).await.map(|_| ExitCode::SUCCESS)
+        }
+        Command::Bench(BenchCommand::Pipeline(args)) => bench_pipeline::bench_pipeline(args)
+            .await
+            .map(|_| ExitCode::SUCCESS),
     }
 }
 

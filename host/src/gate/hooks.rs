@@ -3,7 +3,6 @@
 use super::Gate;
 use super::policy::{GatePolicy, Incident, IncidentLog, is_loopback};
 use super::transport::{OutboundRequest, TransportError};
-use bytes::Bytes;
 use http::header::{AUTHORIZATION, HOST, PROXY_AUTHORIZATION};
 use http::{HeaderName, HeaderValue};
 use http_body_util::{BodyExt, Full, Limited};
@@ -177,7 +176,7 @@ async fn forward(
     if let Some(h) = builder.headers_mut() {
         *h = response.headers;
     }
-    let body: WasiBody = Full::new(Bytes::from(response.body))
+    let body: WasiBody = Full::new(response.body)
         .map_err(|never| match never {})
         .boxed_unsync();
     builder

@@ -26,6 +26,25 @@ pub struct GatePolicy {
 }
 
 impl GatePolicy {
+    /// The policy for a component's declared endpoints, working for `tenant`.
+    pub fn from_endpoints(
+        component: &str,
+        tenant: &str,
+        endpoints: &[crate::runtime::Endpoint],
+    ) -> Self {
+        Self {
+            component: component.into(),
+            tenant: tenant.into(),
+            endpoints: endpoints
+                .iter()
+                .map(|e| AllowedEndpoint {
+                    authority: e.authority.clone(),
+                    audience: e.audience.clone(),
+                })
+                .collect(),
+        }
+    }
+
     /// The endpoint for `authority` of a URL with `scheme`, if allowed.
     pub fn find(&self, scheme: &str, authority: &str) -> Option<&AllowedEndpoint> {
         let wanted = normalize_authority(scheme, authority);

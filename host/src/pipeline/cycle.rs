@@ -9,7 +9,7 @@ use super::window::{coverage, slices};
 use crate::checkpoint::{
     Checkpoint, CheckpointStore, LocalStore, SliceProgress, StoredItem, import_legacy_timestamp,
 };
-use crate::gate::{AllowedEndpoint, Gate, GatePolicy};
+use crate::gate::{Gate, GatePolicy};
 use crate::runtime::{
     CallContext, Event, Info, LoadedComponent, Runtime, Setting, TimeWindow, WorkItem,
 };
@@ -35,19 +35,11 @@ pub struct Source {
 impl Source {
     /// What the gate lets this source reach for `tenant`.
     pub fn policy(&self, tenant: &str) -> Arc<GatePolicy> {
-        Arc::new(GatePolicy {
-            component: self.info.name.clone().into(),
-            tenant: tenant.into(),
-            endpoints: self
-                .info
-                .endpoints
-                .iter()
-                .map(|e| AllowedEndpoint {
-                    authority: e.authority.clone(),
-                    audience: e.audience.clone(),
-                })
-                .collect(),
-        })
+        Arc::new(GatePolicy::from_endpoints(
+            &self.info.name,
+            tenant,
+            &self.info.endpoints,
+        ))
     }
 }
 
@@ -67,7 +59,7 @@ impl Default for CycleOptions {
     fn default() -> Self {
         Self {
             pipeline: PipelineOptions::default(),
-            save_interval: Duration::from_secs(2),
+            save_interval: Duration::from_millis(200),
             first_run_lookback: Duration::from_secs(24 * 3600),
         }
     }

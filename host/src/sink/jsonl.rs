@@ -26,11 +26,15 @@ impl JsonLinesSink {
             .open(path)
             .await
             .map_err(|e| anyhow::anyhow!("cannot open {} for writing: {e}", path.display()))?;
-        let sync_handle = file.try_clone().await?;
+        // Only a regular file can be fsynced (`/dev/null`, a pipe cannot).
+        let sync_handle = match file.metadata().await?.is_file() {
+            true => Some(file.try_clone().await?),
+            false => None,
+        };
         Ok(Self {
             out: BufWriter::new(Box::new(file)),
             target: Some(path.to_path_buf()),
-            file: Some(sync_handle),
+            file: sync_handle,
         })
     }
 
@@ -45,22 +49,47 @@ impl JsonLinesSink {
 }
 
 async fn drop_partial_last_line(path: &Path) -> std::io::Result<()> {
-    let bytes = match tokio::fs::read(path).await {
-        Ok(bytes) => bytes,
+    use tokio::io::{AsyncReadExt, AsyncSeekExt, SeekFrom};
+    let mut file = match tokio::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .await
+    {
+        Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(e),
     };
-    if bytes.is_empty() || bytes.ends_with(b"\n") {
+    let len = file.metadata().await?.len();
+    if !file.metadata().await?.is_file() || len == 0 {
         return Ok(());
     }
-    let keep = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    // Read backwards from the end, a chunk at a time, to the last newline:
+    // the file may be large, the damaged tail is at most one batch.
+    let mut end = len;
+    let mut chunk = vec![0u8; 64 * 1024];
+    let keep = loop {
+        let start = end.saturating_sub(chunk.len() as u64);
+        let part = &mut chunk[..(end - start) as usize];
+        file.seek(SeekFrom::Start(start)).await?;
+        file.read_exact(part).await?;
+        if end == len && part.last() == Some(&b'\n') {
+            return Ok(());
+        }
+        if let Some(i) = part.iter().rposition(|b| *b == b'\n') {
+            break start + i as u64 + 1;
+        }
+        if start == 0 {
+            break 0;
+        }
+        end = start;
+    };
     tracing::warn!(
         path = %path.display(),
-        dropped_bytes = bytes.len() - keep,
+        dropped_bytes = len - keep,
         "the last line was cut short by an interrupted run; removing it (it is written again)"
     );
-    let file = tokio::fs::OpenOptions::new().write(true).open(path).await?;
-    file.set_len(keep as u64).await?;
+    file.set_len(keep).await?;
     file.sync_all().await
 }
 
@@ -73,6 +102,29 @@ fn line_of(event: &Event) -> anyhow::Result<String> {
         Ok(value.to_string())
     } else {
         Ok(event.body.clone())
+    }
+}
+
+#[async_trait::async_trait]
+impl EventSink for JsonLinesSink {
+    async fn publish(&mut self, events: &[Event]) -> anyhow::Result<()> {
+        for event in events {
+            let line = line_of(event)?;
+            self.out.write_all(line.as_bytes()).await?;
+            self.out.write_all(b"\n").await?;
+        }
+        self.out.flush().await?;
+        if let Some(file) = &self.file {
+            file.sync_data().await?;
+        }
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        match &self.target {
+            Some(path) => format!("file {}", path.display()),
+            None => "stdout".into(),
+        }
     }
 }
 
@@ -110,28 +162,5 @@ mod tests {
         e.body = "{\n  \"id\": \"x\"\n}".into();
         sink.publish(&[e]).await.unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"id\":\"x\"}\n");
-    }
-}
-
-#[async_trait::async_trait]
-impl EventSink for JsonLinesSink {
-    async fn publish(&mut self, events: &[Event]) -> anyhow::Result<()> {
-        for event in events {
-            let line = line_of(event)?;
-            self.out.write_all(line.as_bytes()).await?;
-            self.out.write_all(b"\n").await?;
-        }
-        self.out.flush().await?;
-        if let Some(file) = &self.file {
-            file.sync_data().await?;
-        }
-        Ok(())
-    }
-
-    fn describe(&self) -> String {
-        match &self.target {
-            Some(path) => format!("file {}", path.display()),
-            None => "stdout".into(),
-        }
     }
 }

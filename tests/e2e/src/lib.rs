@@ -1,7 +1,7 @@
 //! Helpers shared by the end-to-end tests in `tests/`: a runtime with a
 //! shared compile cache, the test components, a gate towards a simulator.
 
-use o365_host::gate::{AllowedEndpoint, Gate, GatePolicy, NetworkConfig, NetworkTransport};
+use o365_host::gate::{Gate, GatePolicy, NetworkConfig, NetworkTransport};
 use o365_host::runtime::{
     CallContext, CompileCache, Info, LoadedComponent, Runtime, RuntimeConfig, Setting,
 };
@@ -72,18 +72,11 @@ pub fn call_context(
         now_ms: chrono::Utc::now().timestamp_millis(),
         settings,
         gate,
-        policy: Arc::new(GatePolicy {
-            component: info.name.clone().into(),
-            tenant: tenant.into(),
-            endpoints: info
-                .endpoints
-                .iter()
-                .map(|e| AllowedEndpoint {
-                    authority: e.authority.clone(),
-                    audience: e.audience.clone(),
-                })
-                .collect(),
-        }),
+        policy: Arc::new(GatePolicy::from_endpoints(
+            &info.name,
+            tenant,
+            &info.endpoints,
+        )),
     }
 }
 

@@ -1,0 +1,380 @@
+//! One message trace record → one event in the shared envelope
+//! (`docs/event-envelope.schema.json`, described in `docs/events.md`).
+//!
+//! Each version reads its API's record into a [`Trace`] (Graph's camelCase
+//! fields, the Reporting Web Service's PascalCase ones and `/Date(ms)/`
+//! times); from there on everything is shared, so the same message gives the
+//! same envelope whichever API it came from. The record itself is embedded
+//! untouched as `record`. Absent fields are left out rather than written as
+//! null.
+
+use connector_sdk::Event;
+use serde::Serialize;
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use crate::{ip, time};
+
+/// The envelope's `source` for message traces.
+pub const SOURCE: &str = "exchange.messagetrace";
+/// The event kind, the only one this component emits.
+pub const KIND: &str = "MessageTrace";
+
+/// The delivery statuses the APIs document, in Graph's spelling. The
+/// Reporting Web Service writes the same words capitalized
+/// (`FilteredAsSpam`); both map to these, so a consumer matches one value.
+pub const STATUSES: [&str; 8] = [
+    "pending",
+    "delivered",
+    "failed",
+    "expanded",
+    "quarantined",
+    "filteredAsSpam",
+    "gettingStatus",
+    "none",
+];
+
+/// When a record says the message was received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Received {
+    /// The instant, ms.
+    At(i64),
+    /// The record has no time (absent or null).
+    Missing,
+    /// The record has a time this component cannot read: the field and its
+    /// value, as in `receivedDateTime "yesterday"`.
+    Unreadable(String),
+}
+
+/// A record as both versions read it; every field optional except the
+/// time, which decides the window it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trace {
+    /// The message trace id (Graph `id`, RWS `MessageTraceId`).
+    pub id: Option<String>,
+    /// When the message was received.
+    pub received: Received,
+    /// The sender address.
+    pub sender: Option<String>,
+    /// The recipient addresses, in record order, without blanks or repeats.
+    pub recipients: Vec<String>,
+    /// The subject.
+    pub subject: Option<String>,
+    /// The delivery status as the API spelled it.
+    pub status: Option<String>,
+    /// The size in bytes.
+    pub size: Option<u64>,
+    /// The Internet message id.
+    pub message_id: Option<String>,
+    /// Where the message came from, as the API wrote it.
+    pub from_ip: Option<String>,
+    /// Where it went, as the API wrote it.
+    pub to_ip: Option<String>,
+}
+
+/// A normalized record, and whether its id had to be made up.
+#[derive(Debug, Clone)]
+pub struct Normalized {
+    /// The event.
+    pub event: Event,
+    /// False when the record had no id and got one derived from its content.
+    pub had_id: bool,
+}
+
+/// The event for `trace`, received at `at` (ms), whose original text is
+/// `raw`.
+pub fn normalize(trace: &Trace, at: i64, raw: &RawValue, tenant: &str) -> Normalized {
+    let had_id = trace.id.is_some();
+    let id = trace.id.clone().unwrap_or_else(|| derived_id(trace, at));
+    let envelope = Envelope {
+        id: &id,
+        // The caller has checked `at` lies in the window, so in range.
+        time: time::rfc3339(at).unwrap_or_default(),
+        source: SOURCE,
+        kind: KIND,
+        tenant,
+        sender: trace.sender.as_deref(),
+        recipients: &trace.recipients,
+        subject: trace.subject.as_deref(),
+        status: trace.status.as_deref().and_then(status),
+        size: trace.size,
+        message_id: trace.message_id.as_deref(),
+        from_ip: trace.from_ip.as_deref().and_then(ip::clean),
+        to_ip: trace.to_ip.as_deref().and_then(ip::clean),
+        record: raw,
+    };
+    // An envelope of strings, numbers and already valid JSON always
+    // serializes.
+    let body = serde_json::to_string(&envelope).unwrap_or_default();
+    Normalized {
+        event: Event {
+            id,
+            time: at,
+            kind: KIND.to_string(),
+            partition_key: None,
+            body,
+        },
+        had_id,
+    }
+}
+
+/// The envelope, in the order its fields are written.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Envelope<'a> {
+    id: &'a str,
+    time: String,
+    source: &'static str,
+    kind: &'static str,
+    tenant: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sender: Option<&'a str>,
+    #[serde(skip_serializing_if = "none_listed")]
+    recipients: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subject: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    size: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    from_ip: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    to_ip: Option<String>,
+    record: &'a RawValue,
+}
+
+fn none_listed(recipients: &&[String]) -> bool {
+    recipients.is_empty()
+}
+
+/// The status in Graph's spelling: a documented status whatever its case,
+/// anything else with its first letter lower-cased (`Delivered` →
+/// `delivered`, `FilteredAsSpam` → `filteredAsSpam`).
+pub fn status(raw: &str) -> Option<String> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return None;
+    }
+    if let Some(known) = STATUSES.iter().find(|s| s.eq_ignore_ascii_case(raw)) {
+        return Some((*known).to_string());
+    }
+    let mut chars = raw.chars();
+    let first = chars.next()?;
+    Some(first.to_lowercase().chain(chars).collect())
+}
+
+/// An id for a record that has none, stable across refetches and the same
+/// for both APIs: `derived-<received ms>-<hash of message id, sender and
+/// recipients>` (64-bit FNV-1a, hex).
+pub fn derived_id(trace: &Trace, at: i64) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut feed = |text: &str| {
+        for byte in text.bytes().chain([0x1f]) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    feed(trace.message_id.as_deref().unwrap_or_default());
+    feed(trace.sender.as_deref().unwrap_or_default());
+    for recipient in &trace.recipients {
+        feed(recipient);
+    }
+    format!("derived-{at}-{hash:016x}")
+}
+
+/// A field as text: a non-blank string as it is, a number in its JSON
+/// spelling; none for anything else.
+pub fn text(value: &Option<Value>) -> Option<String> {
+    match value.as_ref()? {
+        Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// A field as a size: a non-negative integer, or a string of digits; none
+/// for anything else.
+pub fn size(value: &Option<Value>) -> Option<u64> {
+    match value.as_ref()? {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// Recipient addresses from a field: a string holding one or more
+/// addresses separated by `;` or `,`, or an array of such strings. Blanks
+/// and exact repeats are dropped, the order is kept.
+pub fn recipients(value: &Option<Value>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut add = |text: &str| {
+        for address in text.split([';', ',']).map(str::trim) {
+            if !address.is_empty() && !out.iter().any(|a| a == address) {
+                out.push(address.to_string());
+            }
+        }
+    };
+    match value {
+        Some(Value::String(s)) => add(s),
+        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).for_each(&mut add),
+        _ => {}
+    }
+    out
+}
+
+/// Whether `raw` is a JSON object; otherwise what it is, for the message.
+pub fn check_object(raw: &RawValue) -> Result<(), String> {
+    let kind = match raw.get().as_bytes().first() {
+        Some(b'{') => return Ok(()),
+        Some(b'[') => "an array",
+        Some(b'"') => "a string",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'n') => "null",
+        _ => "a number",
+    };
+    Err(format!("is {kind}, not a JSON object"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const AT: i64 = 1_795_591_679_000; // 2026-11-25T07:27:59Z
+
+    fn trace() -> Trace {
+        Trace {
+            id: Some("9ff07b4a-e2a4-4826-a0b9-76fe490c5c59".into()),
+            received: Received::At(AT),
+            sender: Some("isaiah.sherman@adatum.com".into()),
+            recipients: vec!["henrietta.siciliani@contoso.onmicrosoft.com".into()],
+            subject: Some("Password expiry notice".into()),
+            status: Some("FilteredAsSpam".into()),
+            size: Some(154_472),
+            message_id: Some("<E4C8@6ADC.prod.outlook.com>".into()),
+            from_ip: Some("104.21.57.241".into()),
+            to_ip: Some("[2001:db8::7]:25".into()),
+        }
+    }
+
+    fn run(t: &Trace, record: &str) -> (Normalized, Value) {
+        let raw = RawValue::from_string(record.to_string()).unwrap();
+        let n = normalize(t, AT, &raw, "t-1");
+        let body = serde_json::from_str(&n.event.body).unwrap();
+        (n, body)
+    }
+
+    #[test]
+    fn a_full_record_fills_every_field_in_order() {
+        let (n, body) = run(&trace(), r#"{"k" : 1.50}"#);
+        assert!(n.had_id);
+        assert_eq!(n.event.id, "9ff07b4a-e2a4-4826-a0b9-76fe490c5c59");
+        assert_eq!((n.event.time, n.event.kind.as_str()), (AT, "MessageTrace"));
+        assert_eq!(n.event.partition_key, None);
+        assert_eq!(
+            n.event.body,
+            r#"{"id":"9ff07b4a-e2a4-4826-a0b9-76fe490c5c59","time":"2026-11-25T07:27:59.000Z","source":"exchange.messagetrace","kind":"MessageTrace","tenant":"t-1","sender":"isaiah.sherman@adatum.com","recipients":["henrietta.siciliani@contoso.onmicrosoft.com"],"subject":"Password expiry notice","status":"filteredAsSpam","size":154472,"messageId":"<E4C8@6ADC.prod.outlook.com>","fromIp":"104.21.57.241","toIp":"2001:db8::7","record":{"k" : 1.50}}"#
+        );
+        assert_eq!(body["toIp"], "2001:db8::7");
+    }
+
+    #[test]
+    fn absent_fields_are_left_out() {
+        let bare = Trace {
+            id: Some("x".into()),
+            received: Received::At(AT),
+            sender: None,
+            recipients: vec![],
+            subject: None,
+            status: Some(" ".into()),
+            size: None,
+            message_id: None,
+            from_ip: Some("".into()),
+            to_ip: Some("not an ip".into()),
+        };
+        let (_, body) = run(&bare, "{}");
+        let keys: Vec<_> = body.as_object().unwrap().keys().cloned().collect();
+        assert_eq!(keys, ["id", "kind", "record", "source", "tenant", "time"]);
+    }
+
+    #[test]
+    fn records_without_id_get_a_stable_derived_one() {
+        let mut t = trace();
+        t.id = None;
+        let (n, body) = run(&t, "{}");
+        assert!(!n.had_id);
+        assert!(
+            n.event.id.starts_with(&format!("derived-{AT}-")),
+            "{}",
+            n.event.id
+        );
+        assert_eq!(n.event.id.len(), "derived-".len() + 13 + 1 + 16);
+        assert_eq!(body["id"], n.event.id.as_str());
+        assert_eq!(run(&t, "{}").0.event.id, n.event.id, "stable");
+        let mut other = t.clone();
+        other.recipients.push("b@contoso.com".into());
+        assert_ne!(run(&other, "{}").0.event.id, n.event.id);
+    }
+
+    #[test]
+    fn statuses_take_graphs_spelling() {
+        for (raw, want) in [
+            ("Delivered", "delivered"),
+            ("delivered", "delivered"),
+            ("FilteredAsSpam", "filteredAsSpam"),
+            ("FILTEREDASSPAM", "filteredAsSpam"),
+            ("GettingStatus", "gettingStatus"),
+            (" Quarantined ", "quarantined"),
+            ("Resolved", "resolved"),
+            ("ÉtatInconnu", "étatInconnu"),
+        ] {
+            assert_eq!(status(raw).as_deref(), Some(want), "{raw}");
+        }
+        assert_eq!(status("  "), None);
+    }
+
+    #[test]
+    fn field_readers_are_lenient() {
+        let v = |s: &str| Some(serde_json::from_str::<Value>(s).unwrap());
+        assert_eq!(text(&v(r#""a""#)).as_deref(), Some("a"));
+        assert_eq!(text(&v("12")).as_deref(), Some("12"));
+        assert_eq!(text(&v(r#"" ""#)), None);
+        assert_eq!(text(&v("null")), None);
+        assert_eq!(text(&None), None);
+        assert_eq!(size(&v("154472")), Some(154_472));
+        assert_eq!(size(&v(r#"" 42 ""#)), Some(42));
+        assert_eq!(size(&v("-1")), None);
+        assert_eq!(size(&v("1.5")), None);
+        assert_eq!(size(&v("true")), None);
+        assert_eq!(
+            recipients(&v(r#""a@x.com; b@y.com,a@x.com ;; c@z.com""#)),
+            ["a@x.com", "b@y.com", "c@z.com"]
+        );
+        assert_eq!(
+            recipients(&v(r#"["a@x.com", "b@y.com;c@z.com", 3]"#)),
+            ["a@x.com", "b@y.com", "c@z.com"]
+        );
+        assert!(recipients(&v("null")).is_empty());
+        assert!(recipients(&v(r#""  ""#)).is_empty());
+    }
+
+    #[test]
+    fn non_objects_are_named() {
+        for (text, kind) in [
+            ("[1]", "an array"),
+            ("\"x\"", "a string"),
+            ("3", "a number"),
+            ("null", "null"),
+            ("true", "a boolean"),
+        ] {
+            let raw = RawValue::from_string(text.to_string()).unwrap();
+            assert_eq!(
+                check_object(&raw).unwrap_err(),
+                format!("is {kind}, not a JSON object")
+            );
+        }
+        assert!(check_object(&RawValue::from_string("{}".into()).unwrap()).is_ok());
+    }
+}

@@ -1,0 +1,148 @@
+//! `o365-host bench pipeline`: end-to-end audit figures. The simulator runs
+//! as a separate process (so its memory and CPU are not counted), and this
+//! process runs one cycle against it with the file sink, then reports wall
+//! time, events per second, CPU seconds per million events and peak RSS.
+//! `--latency-ms 50 --blobs ...` measures a latency-bound catch-up instead.
+
+use super::deployment::{Deployment, DeploymentArgs};
+use crate::settings::SettingsSource;
+use anyhow::Context as _;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// Flags of `bench pipeline`.
+#[derive(clap::Args, Debug)]
+pub struct PipelineBenchArgs {
+    /// Events in the day of content to fetch (approximately).
+    #[arg(long, default_value_t = 100_000)]
+    pub events: u64,
+    /// Events per content blob.
+    #[arg(long, default_value_t = 100)]
+    pub events_per_blob: u32,
+    /// Content types to fetch (fewer types, fewer blobs each... as you like).
+    #[arg(
+        long,
+        default_value = "Audit.AzureActiveDirectory,Audit.Exchange,Audit.SharePoint,Audit.General,DLP.All"
+    )]
+    pub content_types: String,
+    /// Simulated latency per API request, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Work items running at once.
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+    /// Print the figures as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs the end-to-end benchmark.
+pub async fn bench_pipeline(args: PipelineBenchArgs) -> anyhow::Result<()> {
+    let types = args
+        .content_types
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .count()
+        .max(1) as u64;
+    let blobs_per_hour = (args.events / args.events_per_blob.max(1) as u64 / types / 24).max(1);
+    let exe = std::env::current_exe()?;
+    let mut sim = tokio::process::Command::new(exe)
+        .args(["simulate", "--listen", "127.0.0.1:0"])
+        .args(["--blobs-per-hour", &blobs_per_hour.to_string()])
+        .args(["--events-per-blob", &args.events_per_blob.to_string()])
+        .args(["--latency-ms", &args.latency_ms.to_string()])
+        .env("O365_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting the simulator")?;
+    let stdout = sim.stdout.take().context("simulator stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let url = loop {
+        let line = lines
+            .next_line()
+            .await?
+            .context("the simulator exited before listening")?;
+        if let Some(url) = line.trim().strip_prefix("url:") {
+            break url.trim().to_string();
+        }
+    };
+
+    let dir = std::env::temp_dir().join(format!("o365-bench-{}", std::process::id()));
+    let mut deployment_args = DeploymentArgs::for_simulator(
+        &url,
+        dir.join("state"),
+        dir.join("events"),
+        args.concurrency,
+    );
+    deployment_args.sources = vec!["audit".into()];
+    let settings = SettingsSource::only(BTreeMap::from([(
+        "O365_EVENT_TYPES".to_string(),
+        args.content_types.clone(),
+    )]));
+    let mut deployment = Deployment::build_with(&deployment_args, settings).await?;
+    // One day of content: one slice.
+    deployment.options.first_run_lookback = Duration::from_secs(24 * 3600 - 60);
+
+    let cpu_before = cpu_seconds();
+    let started = Instant::now();
+    let report = deployment.cycle(&deployment.sources[0].source).await?;
+    let wall = started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds()
+        .zip(cpu_before)
+        .map(|(after, before)| after - before);
+    let _ = sim.kill().await;
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let s = &report.summary;
+    let requests = s.items
+        + s.counters
+            .get("subscriptions-started")
+            .copied()
+            .unwrap_or(0)
+        + 1;
+    let figures = serde_json::json!({
+        "complete": report.complete,
+        "events": s.events,
+        "requests": requests,
+        "blobs": s.counters.get("blobs"),
+        "pages": s.counters.get("pages"),
+        "throttled": s.throttled,
+        "wallSeconds": wall,
+        "eventsPerSecond": s.events as f64 / wall.max(1e-9),
+        "cpuSeconds": cpu,
+        "cpuSecondsPerMillionEvents": cpu.map(|c| c * 1e6 / (s.events.max(1) as f64)),
+        "peakRssMiB": peak_rss_mib(),
+        "latencyMs": args.latency_ms,
+        "concurrency": args.concurrency,
+    });
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&figures)?);
+    } else {
+        for (k, v) in figures.as_object().into_iter().flatten() {
+            println!("{k:<28} {v}");
+        }
+    }
+    Ok(())
+}
+
+/// User plus system CPU seconds of this process (Linux).
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    // /proc reports in USER_HZ, 100 on Linux.
+    Some((utime + stime) / 100.0)
+}
+
+/// Peak resident memory of this process in MiB (Linux `VmHWM`).
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
