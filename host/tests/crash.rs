@@ -16,19 +16,44 @@ use tokio::process::{Child, Command};
 
 const HOST: &str = env!("CARGO_BIN_EXE_o365-host");
 
+/// Which source a crash test runs.
+#[derive(Clone, Copy)]
+enum Kind {
+    Audit,
+    MessageTrace,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Audit => "audit",
+            Kind::MessageTrace => "message-trace",
+        }
+    }
+
+    fn legacy_container(self) -> &'static str {
+        match self {
+            Kind::Audit => "auditlogstate",
+            Kind::MessageTrace => "messagetracestate",
+        }
+    }
+}
+
 struct Setup {
     sim: Simulator,
     dir: tempfile::TempDir,
     start: DateTime<Utc>,
+    kind: Kind,
 }
 
 impl Setup {
     /// A tenant with `days` of content to catch up on, resumed from the
     /// previous version's checkpoint blob (so its import is exercised too).
-    async fn new(days: i64, latency_ms: u64) -> Self {
+    async fn new(kind: Kind, days: i64, latency_ms: u64) -> Self {
         let mut tenant = TenantSpec::new(DEFAULT_TENANT, 11);
-        tenant.audit_blobs_per_hour = 4;
+        tenant.audit_blobs_per_hour = 6;
         tenant.audit_events_per_blob = 8;
+        tenant.traces_per_hour = 400;
         let sim = Simulator::start(SimulatorConfig {
             tenants: vec![tenant],
             latency: Duration::from_millis(latency_ms),
@@ -38,14 +63,19 @@ impl Setup {
         .unwrap();
         let dir = tempfile::tempdir().unwrap();
         let start = Utc::now() - ChronoDuration::days(days);
-        let legacy = dir.path().join("state/auditlogstate");
+        let legacy = dir.path().join("state").join(kind.legacy_container());
         std::fs::create_dir_all(&legacy).unwrap();
         std::fs::write(
             legacy.join("last_successfull_fetch_on"),
             start.to_rfc3339_opts(SecondsFormat::Millis, true),
         )
         .unwrap();
-        Self { sim, dir, start }
+        Self {
+            sim,
+            dir,
+            start,
+            kind,
+        }
     }
 
     fn spawn_once(&self) -> Child {
@@ -54,6 +84,12 @@ impl Setup {
             .args(["once", "--api", &api, "--authority", &api])
             .args(["--tenant", DEFAULT_TENANT, "--client-id", DEFAULT_CLIENT_ID])
             .args(["--client-secret", DEFAULT_CLIENT_SECRET])
+            .args(["--sources", self.kind.name()])
+            // The simulator has no quota; pacing has its own test.
+            .args(["--set", "O365_REQUESTS_PER_MINUTE=0"])
+            .args(["--set", "MESSAGE_TRACES_REQUESTS_PER_5_MINUTES=0"])
+            // Many small pages: many points to be killed at.
+            .args(["--set", "MESSAGE_TRACES_PAGE_SIZE=40"])
             .arg("--state-dir")
             .arg(self.dir.path().join("state"))
             .arg("--out-dir")
@@ -68,14 +104,16 @@ impl Setup {
     }
 
     fn events(&self) -> PathBuf {
-        self.dir.path().join("events/audit.jsonl")
+        self.dir
+            .path()
+            .join(format!("events/{}.jsonl", self.kind.name()))
     }
 
     fn high_water_mark(&self) -> DateTime<Utc> {
         let text = std::fs::read_to_string(
             self.dir
                 .path()
-                .join(format!("state/audit/{DEFAULT_TENANT}.json")),
+                .join(format!("state/{}/{DEFAULT_TENANT}.json", self.kind.name())),
         )
         .expect("a checkpoint");
         let checkpoint: serde_json::Value =
@@ -99,13 +137,42 @@ impl Setup {
         counts
     }
 
+    /// What must have been published: everything before the final
+    /// high-water mark (for message traces, what was visible by then).
     fn truth(&self, until: DateTime<Utc>) -> BTreeSet<String> {
-        self.sim
-            .audit_truth(DEFAULT_TENANT, self.start..until)
-            .into_iter()
-            .filter(|t| !t.ignored_source)
-            .map(|t| t.event_id)
-            .collect()
+        match self.kind {
+            Kind::Audit => self
+                .sim
+                .audit_truth(DEFAULT_TENANT, self.start..until)
+                .into_iter()
+                .filter(|t| !t.ignored_source)
+                .map(|t| t.event_id)
+                .collect(),
+            Kind::MessageTrace => self
+                .sim
+                .trace_truth(DEFAULT_TENANT, self.start..until)
+                .into_iter()
+                .filter(|t| t.available_at <= until)
+                .map(|t| t.id)
+                .collect(),
+        }
+    }
+
+    /// What may have been published: message traces re-read an hour of
+    /// overlap before the start.
+    fn possible(&self, until: DateTime<Utc>) -> BTreeSet<String> {
+        match self.kind {
+            Kind::Audit => self.truth(until),
+            Kind::MessageTrace => self
+                .sim
+                .trace_truth(
+                    DEFAULT_TENANT,
+                    self.start - ChronoDuration::hours(2)..Utc::now(),
+                )
+                .into_iter()
+                .map(|t| t.id)
+                .collect(),
+        }
     }
 }
 
@@ -118,8 +185,17 @@ async fn finish(child: Child) -> std::process::Output {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killed_at_many_points_and_restarted_it_loses_nothing() {
-    let setup = Setup::new(3, 2).await;
+async fn audit_killed_at_many_points_and_restarted_loses_nothing() {
+    killed_at_many_points_and_restarted_loses_nothing(Kind::Audit, 3).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn message_traces_killed_at_many_points_and_restarted_lose_nothing() {
+    killed_at_many_points_and_restarted_loses_nothing(Kind::MessageTrace, 3).await;
+}
+
+async fn killed_at_many_points_and_restarted_loses_nothing(kind: Kind, days: i64) {
+    let setup = Setup::new(kind, days, 2).await;
     // Warm the compile cache so that every kill lands in the catch-up.
     let warm = finish(
         Command::new(HOST)
@@ -156,14 +232,15 @@ async fn killed_at_many_points_and_restarted_it_loses_nothing() {
     }
     assert!(completed, "never completed in 40 attempts");
     assert!(
-        kills >= 5,
+        kills >= 3,
         "only {kills} kills: the test did not exercise crashes"
     );
 
     let until = setup.high_water_mark();
+    // Up to now, less the message traces' 15-minute hold-back.
     assert!(
-        until > Utc::now() - ChronoDuration::minutes(5),
-        "the catch-up did not reach now"
+        until > Utc::now() - ChronoDuration::minutes(20),
+        "the catch-up did not reach now: {until}"
     );
     let published = setup.published();
     let truth = setup.truth(until);
@@ -177,14 +254,19 @@ async fn killed_at_many_points_and_restarted_it_loses_nothing() {
         missing.len(),
         &missing[..missing.len().min(3)]
     );
-    let unexpected: Vec<_> = published.keys().filter(|id| !truth.contains(*id)).collect();
+    let possible = setup.possible(until);
+    let unexpected: Vec<_> = published
+        .keys()
+        .filter(|id| !possible.contains(*id))
+        .collect();
     assert!(
         unexpected.is_empty(),
         "published events that do not exist: {unexpected:?}"
     );
     let duplicates: usize = published.values().map(|n| n - 1).sum();
     eprintln!(
-        "{kills} kills; {} events, {duplicates} duplicates ({:.2}%)",
+        "{}: {kills} kills; {} events, {duplicates} duplicates ({:.2}%)",
+        kind.name(),
         truth.len(),
         duplicates as f64 * 100.0 / truth.len() as f64
     );
@@ -192,7 +274,7 @@ async fn killed_at_many_points_and_restarted_it_loses_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_at_once_neither_lose_nor_corrupt() {
-    let setup = Setup::new(2, 1).await;
+    let setup = Setup::new(Kind::Audit, 2, 1).await;
     let (a, b) = (setup.spawn_once(), setup.spawn_once());
     let (a, b) = tokio::join!(finish(a), finish(b));
     for out in [&a, &b] {

@@ -109,6 +109,9 @@ fn parse_content_types(value: Option<&str>) -> Result<Vec<ContentType>, ConfigEr
     Ok(types)
 }
 
+/// The request quota per tenant, per minute.
+pub const REQUESTS_PER_MINUTE: &str = "O365_REQUESTS_PER_MINUTE";
+
 /// The connector's self-description for these settings.
 pub fn describe(values: &[Setting]) -> Result<Info, ConfigError> {
     let config = Config::from_settings(values)?;
@@ -120,6 +123,7 @@ pub fn describe(values: &[Setting]) -> Result<Info, ConfigError> {
         endpoints: vec![Endpoint {
             authority: config.origin.authority.clone(),
             audience: Some(config.origin.to_string()),
+            budget: settings::budget(values, REQUESTS_PER_MINUTE, 2000, 60_000)?,
         }],
         max_window: MAX_WINDOW_MS,
         max_lookback: MAX_LOOKBACK_MS,
@@ -164,6 +168,12 @@ fn docs() -> Vec<SettingDoc> {
                           are dropped. A value naming nothing, such as `,`, keeps every record."
                 .into(),
         },
+        settings::budget_doc(
+            REQUESTS_PER_MINUTE,
+            2000,
+            "minute",
+            "the Management Activity API",
+        ),
     ]
 }
 

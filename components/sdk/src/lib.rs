@@ -36,8 +36,8 @@ pub use bindings::export;
 pub use bindings::exports::o365::connector::connector::Guest;
 pub use bindings::o365::connector::types::{
     ConfigError, Context, Counter, DurationMs, Endpoint, Event, FetchError, Info, PlanOutput,
-    PlanRequest, Setting, SettingDoc, SettingKind, StepOutput, Throttle, TimeWindow, Timestamp,
-    WorkItem,
+    PlanRequest, RequestBudget, Setting, SettingDoc, SettingKind, StepOutput, Throttle, TimeWindow,
+    Timestamp, WorkItem,
 };
 
 /// Builds a [`Counter`].

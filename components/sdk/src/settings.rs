@@ -1,6 +1,6 @@
 //! Reading settings handed over by the host as data.
 
-use crate::{ConfigError, Setting};
+use crate::{ConfigError, RequestBudget, Setting, SettingDoc, SettingKind};
 
 /// Looks up a setting by name; blank values count as unset, as they do for
 /// Function App settings.
@@ -53,4 +53,40 @@ pub fn authority_of(setting: &str, url: &str) -> Result<String, ConfigError> {
         ));
     }
     Ok(authority.to_ascii_lowercase())
+}
+
+/// The request budget set by `name` (requests per `per_ms`), `default` when
+/// unset; `0` means no pacing.
+pub fn budget(
+    settings: &[Setting],
+    name: &str,
+    default: u32,
+    per_ms: u64,
+) -> Result<Option<RequestBudget>, ConfigError> {
+    let requests = match get(settings, name) {
+        None => default,
+        Some(text) => text.parse::<u32>().map_err(|_| {
+            invalid(
+                name,
+                format!("`{text}` is not a whole number of requests (0 turns pacing off)"),
+            )
+        })?,
+    };
+    Ok((requests > 0).then_some(RequestBudget {
+        requests,
+        per: per_ms,
+    }))
+}
+
+/// The documentation of a budget setting made by [`budget`].
+pub fn budget_doc(name: &str, default: u32, span: &str, api: &str) -> SettingDoc {
+    SettingDoc {
+        name: name.to_string(),
+        default_value: Some(default.to_string()),
+        kind: SettingKind::Number,
+        description: format!(
+            "Requests per {span} per tenant the host sends to {api} ({default} is the \
+             documented quota; 0 turns pacing off)."
+        ),
+    }
 }

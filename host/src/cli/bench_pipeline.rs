@@ -32,6 +32,10 @@ pub struct PipelineBenchArgs {
     /// Work items running at once.
     #[arg(long, default_value_t = 32)]
     pub concurrency: usize,
+    /// Request budget per minute (O365_REQUESTS_PER_MINUTE); 0 measures
+    /// without pacing.
+    #[arg(long, default_value_t = 0)]
+    pub requests_per_minute: u32,
     /// Print the figures as JSON.
     #[arg(long)]
     pub json: bool,
@@ -77,10 +81,13 @@ pub async fn bench_pipeline(args: PipelineBenchArgs) -> anyhow::Result<()> {
         args.concurrency,
     );
     deployment_args.sources = vec!["audit".into()];
-    let settings = SettingsSource::only(BTreeMap::from([(
-        "O365_EVENT_TYPES".to_string(),
-        args.content_types.clone(),
-    )]));
+    let settings = SettingsSource::only(BTreeMap::from([
+        ("O365_EVENT_TYPES".to_string(), args.content_types.clone()),
+        (
+            "O365_REQUESTS_PER_MINUTE".to_string(),
+            args.requests_per_minute.to_string(),
+        ),
+    ]));
     let mut deployment = Deployment::build_with(&deployment_args, settings).await?;
     // One day of content: one slice.
     deployment.options.first_run_lookback = Duration::from_secs(24 * 3600 - 60);
@@ -115,6 +122,7 @@ pub async fn bench_pipeline(args: PipelineBenchArgs) -> anyhow::Result<()> {
         "cpuSecondsPerMillionEvents": cpu.map(|c| c * 1e6 / (s.events.max(1) as f64)),
         "peakRssMiB": peak_rss_mib(),
         "latencyMs": args.latency_ms,
+        "requestsPerMinute": args.requests_per_minute,
         "concurrency": args.concurrency,
     });
     if args.json {

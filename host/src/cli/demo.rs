@@ -52,8 +52,12 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<bool> {
         }
     }
     let deployment_args = DeploymentArgs::for_simulator(&sim.url(), state_dir, out_dir.clone(), 32);
-    let mut deployment =
-        Deployment::build_with(&deployment_args, SettingsSource::default()).await?;
+    // The simulated tenant has no quota: request pacing is off so the demo
+    // takes seconds. Against a real tenant it is on (O365_REQUESTS_PER_MINUTE).
+    let mut settings = SettingsSource::default();
+    settings.set("O365_REQUESTS_PER_MINUTE", "0");
+    settings.set("MESSAGE_TRACES_REQUESTS_PER_5_MINUTES", "0");
+    let mut deployment = Deployment::build_with(&deployment_args, settings).await?;
     deployment.options.first_run_lookback = Duration::from_secs(args.hours * 3600);
 
     eprintln!(

@@ -96,7 +96,21 @@ mod tests {
 
     #[test]
     fn a_zero_rate_means_no_budget() {
-        assert!(Rate { requests: 0, per: Duration::from_secs(60) }.quota().is_none());
-        assert!(Rate { requests: 5, per: Duration::ZERO }.quota().is_none());
+        assert!(
+            Rate {
+                requests: 0,
+                per: Duration::from_secs(60)
+            }
+            .quota()
+            .is_none()
+        );
+        assert!(
+            Rate {
+                requests: 5,
+                per: Duration::ZERO
+            }
+            .quota()
+            .is_none()
+        );
     }
 }

@@ -144,6 +144,13 @@ async fn forward(
         headers.insert(AUTHORIZATION, value);
     }
 
+    if let Some(rate) = endpoint.budget
+        && !gate.transport.offline()
+    {
+        gate.budgets
+            .acquire(&policy.tenant, &endpoint.authority, rate)
+            .await;
+    }
     let started = Instant::now();
     let outbound = OutboundRequest {
         method: parts.method.clone(),

@@ -4,17 +4,19 @@
 //! wasmtime-wasi-http implements `wasi:http` and hands every outgoing request
 //! to a hooks object; [`GateHooks`] is ours. It refuses authorities the
 //! component did not declare and plain `http` off this machine, forbids
-//! guest-set credentials, attaches the bearer token for the endpoint's
-//! audience, and sends through one pooled client with the operator's proxy
+//! guest-set credentials, paces requests through the tenant's budget for the
+//! API, attaches the bearer token for the endpoint's audience, and sends through one pooled client with the operator's proxy
 //! and timeouts (or a recorder/replayer). Nothing else in the host touches a
 //! guest's request.
 
+mod budget;
 mod hooks;
 mod network;
 mod policy;
 mod recording;
 mod transport;
 
+pub use budget::{Budgets, Rate};
 pub use hooks::GateHooks;
 pub use network::{NetworkConfig, NetworkConfigError, NetworkTransport, ProxyConfig};
 pub use policy::{
@@ -35,6 +37,8 @@ pub struct Gate {
     pub tokens: Arc<dyn TokenProvider>,
     /// Largest request body a component may send.
     pub max_request_bytes: usize,
+    /// The request budgets of every tenant and API.
+    pub budgets: Budgets,
 }
 
 impl Gate {
@@ -44,6 +48,7 @@ impl Gate {
             transport,
             tokens,
             max_request_bytes: 1024 * 1024,
+            budgets: Budgets::default(),
         }
     }
 }

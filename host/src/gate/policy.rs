@@ -12,6 +12,8 @@ pub struct AllowedEndpoint {
     pub authority: String,
     /// Token audience to attach, if any.
     pub audience: Option<String>,
+    /// The pace requests for one tenant must keep, if any.
+    pub budget: Option<super::budget::Rate>,
 }
 
 /// What one component may do on the network while working for one tenant.
@@ -40,6 +42,10 @@ impl GatePolicy {
                 .map(|e| AllowedEndpoint {
                     authority: e.authority.clone(),
                     audience: e.audience.clone(),
+                    budget: e.budget.map(|b| super::budget::Rate {
+                        requests: b.requests,
+                        per: std::time::Duration::from_millis(b.per),
+                    }),
                 })
                 .collect(),
         }
@@ -164,6 +170,7 @@ mod tests {
             endpoints: vec![AllowedEndpoint {
                 authority: "manage.office.com".into(),
                 audience: Some("https://manage.office.com".into()),
+                budget: None,
             }],
         }
     }

@@ -1,6 +1,6 @@
 //! When to try a failed call again, and how long to wait.
 
-use crate::runtime::InvokeError;
+use crate::runtime::{FetchError, InvokeError};
 use std::time::Duration;
 
 /// Retries with exponential backoff, honouring `Retry-After`.
@@ -28,6 +28,15 @@ impl RetryPolicy {
     /// How long to wait before attempt `attempt + 1` after `error`, or none
     /// if the call should not be retried.
     pub fn delay(&self, attempt: u32, error: &InvokeError) -> Option<Duration> {
+        // A refused token was dropped from the cache by the gate: the first
+        // retry runs at once with a fresh one; a second refusal is real.
+        if let InvokeError::Failed {
+            error: FetchError::Unauthorized(_),
+            ..
+        } = error
+        {
+            return (attempt == 1).then_some(Duration::ZERO);
+        }
         if !error.is_retryable() || attempt >= self.max_attempts {
             return None;
         }
@@ -42,7 +51,7 @@ impl RetryPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::{FetchError, Throttle};
+    use crate::runtime::Throttle;
 
     fn err(error: FetchError) -> InvokeError {
         InvokeError::Failed {
@@ -65,5 +74,8 @@ mod tests {
         assert_eq!(p.delay(3, &transient), Some(Duration::from_millis(2000)));
         assert_eq!(p.delay(8, &transient), None);
         assert_eq!(p.delay(1, &err(FetchError::Fatal("x".into()))), None);
+        let refused = err(FetchError::Unauthorized("401".into()));
+        assert_eq!(p.delay(1, &refused), Some(Duration::ZERO));
+        assert_eq!(p.delay(2, &refused), None);
     }
 }

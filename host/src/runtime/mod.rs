@@ -17,8 +17,8 @@ mod limits;
 mod state;
 
 pub use bindings::types::{
-    ConfigError, Counter, Endpoint, Event, FetchError, Info, PlanOutput, PlanRequest, Setting,
-    SettingDoc, SettingKind, StepOutput, Throttle, TimeWindow, WorkItem,
+    ConfigError, Counter, Endpoint, Event, FetchError, Info, PlanOutput, PlanRequest,
+    RequestBudget, Setting, SettingDoc, SettingKind, StepOutput, Throttle, TimeWindow, WorkItem,
 };
 pub use bindings::{CONNECTOR_EXPORT, CONTRACT_VERSION};
 pub use cache::{CodeSource, CompileCache};

@@ -2,8 +2,8 @@
 
 use super::{AccessToken, Secret, TokenError, TokenProvider};
 use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
-use tokio::sync::Mutex;
 
 /// How to reach Entra ID and who we are.
 #[derive(Clone, Debug)]
@@ -36,9 +36,11 @@ impl ClientCredentialsOptions {
 pub struct ClientCredentials {
     options: ClientCredentialsOptions,
     http: reqwest::Client,
-    /// One lock for the cache: a token fetch is rare (hourly per audience),
-    /// and serializing them means concurrent requests share one fetch.
+    /// Tokens by tenant and audience.
     cache: Mutex<HashMap<(String, String), AccessToken>>,
+    /// Held while fetching: a fetch is rare (hourly per audience), and
+    /// serializing them makes concurrent requests share one fetch.
+    fetching: tokio::sync::Mutex<()>,
 }
 
 impl ClientCredentials {
@@ -48,6 +50,7 @@ impl ClientCredentials {
             options,
             http,
             cache: Mutex::new(HashMap::new()),
+            fetching: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -116,20 +119,32 @@ pub fn scope_for(audience: &str) -> String {
 impl TokenProvider for ClientCredentials {
     async fn token(&self, tenant: &str, audience: &str) -> Result<AccessToken, TokenError> {
         let key = (tenant.to_string(), audience.to_string());
-        let mut cache = self.cache.lock().await;
-        if let Some(token) = cache.get(&key)
-            && token.fresh_for(self.options.refresh_margin)
-        {
-            return Ok(token.clone());
+        let cached = || {
+            self.cache
+                .lock()
+                .ok()?
+                .get(&key)
+                .filter(|t| t.fresh_for(self.options.refresh_margin))
+                .cloned()
+        };
+        if let Some(token) = cached() {
+            return Ok(token);
+        }
+        let _fetching = self.fetching.lock().await;
+        // Another caller may have fetched it while this one waited.
+        if let Some(token) = cached() {
+            return Ok(token);
         }
         let token = self.fetch(tenant, audience).await?;
         tracing::debug!(tenant, audience, "fetched a new access token");
-        cache.insert(key, token.clone());
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.insert(key, token.clone());
+        }
         Ok(token)
     }
 
     fn invalidate(&self, tenant: &str, audience: &str) {
-        if let Ok(mut cache) = self.cache.try_lock() {
+        if let Ok(mut cache) = self.cache.lock() {
             cache.remove(&(tenant.to_string(), audience.to_string()));
         }
     }

@@ -80,25 +80,42 @@ pub fn call_context(
     }
 }
 
-/// An audit source against `api` (a simulator), as a deployment configures it.
-pub async fn audit_source(runtime: &Runtime, api: &str) -> o365_host::pipeline::Source {
+/// A source named `name` running the component at `path` with `pairs` as
+/// its settings, as a deployment configures it.
+pub async fn source(
+    runtime: &Runtime,
+    name: &str,
+    path: &str,
+    pairs: &[(&str, &str)],
+) -> o365_host::pipeline::Source {
     let component = runtime
-        .load_file(std::path::Path::new(connector_artifacts::AUDIT_PATH))
+        .load_file(std::path::Path::new(path))
         .await
-        .expect("audit loads");
-    let settings = settings(&[("O365_MANAGEMENT_API", api)]);
+        .expect("component loads");
+    let settings = settings(pairs);
     let info = runtime
         .describe(&component, &settings)
         .await
         .unwrap()
         .expect("settings accepted");
     o365_host::pipeline::Source {
-        name: "audit".into(),
-        legacy_container: Some("auditlogstate".into()),
+        name: name.into(),
+        legacy_container: None,
         component: Arc::new(component),
         info,
         settings,
     }
+}
+
+/// An audit source against `api` (a simulator), with `extra` settings.
+pub async fn audit_source(
+    runtime: &Runtime,
+    api: &str,
+    extra: &[(&str, &str)],
+) -> o365_host::pipeline::Source {
+    let mut pairs = vec![("O365_MANAGEMENT_API", api)];
+    pairs.extend_from_slice(extra);
+    source(runtime, "audit", connector_artifacts::AUDIT_PATH, &pairs).await
 }
 
 /// A gate towards a simulator, with client-credential tokens from it.
@@ -129,5 +146,119 @@ pub fn published_ids(path: &std::path::Path) -> Vec<String> {
             })
             .collect(),
         Err(_) => Vec::new(),
+    }
+}
+
+/// One source running cycles against a simulator, with its checkpoints and
+/// its event file in a temporary directory.
+pub struct Pipeline {
+    /// The simulator.
+    pub sim: o365_simulator::Simulator,
+    /// The runtime.
+    pub rt: Arc<Runtime>,
+    /// The source under test.
+    pub source: o365_host::pipeline::Source,
+    /// The gate towards the simulator.
+    pub gate: Arc<Gate>,
+    /// Checkpoints.
+    pub store: o365_host::checkpoint::LocalStore,
+    /// The JSON-lines event file.
+    pub events: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Pipeline {
+    /// A simulator with `tenant`, and the source `make_source` builds for its URL.
+    pub async fn start<F, Fut>(
+        tenant: o365_simulator::TenantSpec,
+        network: NetworkConfig,
+        make_source: F,
+    ) -> Self
+    where
+        F: FnOnce(Arc<Runtime>, String) -> Fut,
+        Fut: std::future::Future<Output = o365_host::pipeline::Source>,
+    {
+        let sim = o365_simulator::Simulator::start(o365_simulator::SimulatorConfig {
+            tenants: vec![tenant],
+            ..o365_simulator::SimulatorConfig::default()
+        })
+        .await
+        .unwrap();
+        let rt = runtime(256, Duration::from_secs(60));
+        let source = make_source(rt.clone(), sim.url()).await;
+        let gate = simulator_gate(&sim.url(), network);
+        let dir = tempfile::tempdir().unwrap();
+        Self {
+            store: o365_host::checkpoint::LocalStore::new(dir.path().join("state")),
+            events: dir.path().join("events.jsonl"),
+            sim,
+            rt,
+            source,
+            gate,
+            _dir: dir,
+        }
+    }
+
+    /// Sets the checkpoint to resume at `ms`.
+    pub fn resume_at(&self, ms: i64) {
+        use o365_host::checkpoint::CheckpointStore;
+        let mut checkpoint = o365_host::checkpoint::Checkpoint::starting_at(ms);
+        if let Some(old) = self.checkpoint() {
+            checkpoint.version = old.version;
+        }
+        self.store
+            .save(
+                &self.source.name,
+                o365_simulator::DEFAULT_TENANT,
+                &mut checkpoint,
+            )
+            .unwrap();
+    }
+
+    /// Runs one cycle at `now` (ms), with fast retries.
+    pub async fn cycle(&self, now: i64) -> o365_host::pipeline::CycleReport {
+        use o365_host::pipeline::{CycleOptions, PipelineOptions, RetryPolicy};
+        let options = CycleOptions {
+            pipeline: PipelineOptions {
+                concurrency: 16,
+                retry: RetryPolicy {
+                    max_attempts: 8,
+                    base: Duration::from_millis(50),
+                    max: Duration::from_secs(5),
+                },
+            },
+            ..CycleOptions::default()
+        };
+        let mut sink = o365_host::sink::JsonLinesSink::append_to(&self.events)
+            .await
+            .unwrap();
+        o365_host::pipeline::run_cycle(
+            &self.rt,
+            &self.source,
+            o365_simulator::DEFAULT_TENANT,
+            self.gate.clone(),
+            &self.store,
+            &mut sink,
+            &options,
+            now,
+        )
+        .await
+        .unwrap()
+    }
+
+    /// The stored checkpoint.
+    pub fn checkpoint(&self) -> Option<o365_host::checkpoint::Checkpoint> {
+        use o365_host::checkpoint::CheckpointStore;
+        self.store
+            .load(&self.source.name, o365_simulator::DEFAULT_TENANT)
+            .unwrap()
+    }
+
+    /// The published ids, asserting none was published twice.
+    pub fn unique_ids(&self) -> std::collections::BTreeSet<String> {
+        let ids = published_ids(&self.events);
+        let unique: std::collections::BTreeSet<String> = ids.iter().cloned().collect();
+        assert_eq!(ids.len(), unique.len(), "an event was published twice");
+        unique
     }
 }

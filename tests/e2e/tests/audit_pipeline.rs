@@ -3,91 +3,55 @@
 //! checkpoint left before what is missing — never with a silent loss.
 
 use chrono::{DateTime, Utc};
-use o365_e2e::{audit_source, published_ids, runtime, simulator_gate};
-use o365_host::checkpoint::{Checkpoint, CheckpointStore, LocalStore};
-use o365_host::gate::{Gate, NetworkConfig};
-use o365_host::pipeline::{
-    CycleOptions, CycleReport, LOOKBACK_MARGIN_MS, PipelineOptions, RetryPolicy, Source, run_cycle,
-};
-use o365_host::runtime::Runtime;
-use o365_host::sink::JsonLinesSink;
+use o365_e2e::{Pipeline, audit_source};
+use o365_host::checkpoint::{Checkpoint, CheckpointStore};
+use o365_host::gate::NetworkConfig;
+use o365_host::pipeline::LOOKBACK_MARGIN_MS;
 use o365_simulator::{
-    ContentType, DEFAULT_TENANT, FaultKind, FaultRule, Listener, Simulator, SimulatorConfig,
-    Target, TenantSpec,
+    ContentType, DEFAULT_TENANT, FaultKind, FaultRule, Listener, Target, TenantSpec,
 };
 use std::collections::BTreeSet;
-use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 const HOUR: i64 = 3_600_000;
 const DAY: i64 = 24 * HOUR;
 
-struct Fixture {
-    sim: Simulator,
-    rt: Arc<Runtime>,
-    source: Source,
-    gate: Arc<Gate>,
-    store: LocalStore,
-    events: PathBuf,
-    _dir: tempfile::TempDir,
+/// The audit pipeline against a simulated tenant.
+struct Fixture(Pipeline);
+
+impl std::ops::Deref for Fixture {
+    type Target = Pipeline;
+    fn deref(&self) -> &Pipeline {
+        &self.0
+    }
 }
 
 impl Fixture {
+    /// A fixture without request pacing, so that failure tests run fast;
+    /// pacing has its own test.
     async fn new(tenant: TenantSpec, network: NetworkConfig) -> Self {
-        let sim = Simulator::start(SimulatorConfig {
-            tenants: vec![tenant],
-            ..SimulatorConfig::default()
-        })
-        .await
-        .unwrap();
-        let rt = runtime(256, Duration::from_secs(60));
-        let source = audit_source(&rt, &sim.url()).await;
-        let gate = simulator_gate(&sim.url(), network);
-        let dir = tempfile::tempdir().unwrap();
-        Self {
-            store: LocalStore::new(dir.path().join("state")),
-            events: dir.path().join("audit.jsonl"),
-            sim,
-            rt,
-            source,
-            gate,
-            _dir: dir,
-        }
+        Self::with_settings(tenant, network, &[("O365_REQUESTS_PER_MINUTE", "0")]).await
     }
 
-    fn resume_at(&self, ms: i64) {
-        let mut checkpoint = Checkpoint::starting_at(ms);
-        self.store
-            .save("audit", DEFAULT_TENANT, &mut checkpoint)
-            .unwrap();
-    }
-
-    async fn cycle(&self, now: i64) -> CycleReport {
-        let options = CycleOptions {
-            pipeline: PipelineOptions {
-                concurrency: 16,
-                retry: RetryPolicy {
-                    max_attempts: 8,
-                    base: Duration::from_millis(50),
-                    max: Duration::from_secs(5),
-                },
-            },
-            ..CycleOptions::default()
-        };
-        let mut sink = JsonLinesSink::append_to(&self.events).await.unwrap();
-        run_cycle(
-            &self.rt,
-            &self.source,
-            DEFAULT_TENANT,
-            self.gate.clone(),
-            &self.store,
-            &mut sink,
-            &options,
-            now,
+    async fn with_settings(
+        tenant: TenantSpec,
+        network: NetworkConfig,
+        extra: &[(&str, &str)],
+    ) -> Self {
+        let extra: Vec<(String, String)> = extra
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        Self(
+            Pipeline::start(tenant, network, |rt, url| async move {
+                let pairs: Vec<(&str, &str)> = extra
+                    .iter()
+                    .map(|(a, b)| (a.as_str(), b.as_str()))
+                    .collect();
+                audit_source(&rt, &url, &pairs).await
+            })
+            .await,
         )
-        .await
-        .unwrap()
     }
 
     fn truth(&self, from: i64, to: i64) -> BTreeSet<String> {
@@ -110,15 +74,7 @@ impl Fixture {
     }
 
     fn checkpoint(&self) -> Checkpoint {
-        self.store.load("audit", DEFAULT_TENANT).unwrap().unwrap()
-    }
-
-    /// The published ids, asserting none was published twice.
-    fn unique_ids(&self) -> BTreeSet<String> {
-        let ids = published_ids(&self.events);
-        let unique: BTreeSet<String> = ids.iter().cloned().collect();
-        assert_eq!(ids.len(), unique.len(), "an event was published twice");
-        unique
+        self.0.checkpoint().expect("a checkpoint")
     }
 }
 
@@ -387,4 +343,47 @@ async fn missing_subscriptions_are_started_once_per_fifteen_minutes() {
         assert_eq!(f.sim.subscription_starts(DEFAULT_TENANT, ct), 1, "{ct:?}");
     }
     assert!(f.checkpoint().component_state.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_never_outrun_the_tenants_budget() {
+    // 1,200 a minute: 20 a second, with one second's worth of burst.
+    let f = Fixture::with_settings(
+        tenant(20, 2),
+        NetworkConfig::default(),
+        &[
+            ("O365_REQUESTS_PER_MINUTE", "1200"),
+            ("O365_EVENT_TYPES", "Audit.Exchange"),
+        ],
+    )
+    .await;
+    let now = now();
+    f.resume_at(now - 3 * HOUR);
+    let report = f.cycle(now).await;
+    assert!(report.complete, "{:?}", report.summary.failures);
+    let exchange: BTreeSet<String> = f
+        .sim
+        .audit_truth(DEFAULT_TENANT, at(now - 3 * HOUR)..at(now))
+        .into_iter()
+        .filter(|t| !t.ignored_source && t.content_type == ContentType::Exchange)
+        .map(|t| t.event_id)
+        .collect();
+    assert_eq!(f.unique_ids(), exchange);
+    let times: Vec<i64> = f
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| r.path_and_query.contains("/activity/feed/"))
+        .map(|r| r.at.timestamp_millis())
+        .collect();
+    assert!(times.len() >= 60, "{} requests", times.len());
+    let busiest = times
+        .iter()
+        .map(|t| times.iter().filter(|u| **u >= *t && **u < t + 1000).count())
+        .max()
+        .unwrap();
+    assert!(
+        busiest <= 41,
+        "{busiest} requests in one second; the budget allows 20/s plus a burst of 20"
+    );
 }

@@ -231,6 +231,7 @@ mod tests {
             endpoint: Endpoint {
                 authority: "h".into(),
                 audience: None,
+                budget: None,
             },
             limits: GRAPH,
         }

@@ -79,6 +79,12 @@ pub fn describe(values: &[Setting]) -> Result<Info, ConfigError> {
             endpoint: Endpoint {
                 authority: origin.authority.clone(),
                 audience: Some(origin.to_string()),
+                budget: connector_sdk::settings::budget(
+                    values,
+                    REQUESTS_PER_5_MINUTES,
+                    100,
+                    300_000,
+                )?,
             },
             limits: LIMITS,
         },
@@ -86,8 +92,17 @@ pub fn describe(values: &[Setting]) -> Result<Info, ConfigError> {
     ))
 }
 
+/// The request quota per tenant, per 5 minutes.
+pub const REQUESTS_PER_5_MINUTES: &str = "MESSAGE_TRACES_REQUESTS_PER_5_MINUTES";
+
 fn docs() -> Vec<SettingDoc> {
     vec![
+        connector_sdk::settings::budget_doc(
+            REQUESTS_PER_5_MINUTES,
+            100,
+            "5 minutes",
+            "Graph messageTraces",
+        ),
         SettingDoc {
             name: API_BASE.into(),
             default_value: Some(DEFAULT_API_BASE.into()),

@@ -95,6 +95,8 @@ pub fn describe(values: &[Setting]) -> Result<Info, ConfigError> {
             endpoint: Endpoint {
                 authority: config.reporting.origin().authority.clone(),
                 audience: Some(config.reporting.scope().to_string()),
+                // Microsoft documents no quota for the Reporting Web Service.
+                budget: None,
             },
             limits: LIMITS,
         },

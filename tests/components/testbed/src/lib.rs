@@ -96,6 +96,7 @@ impl Guest for Testbed {
                         .unwrap_or("https://testbed.invalid")
                         .into(),
                 ),
+                budget: settings::budget(&settings, "TESTBED_BUDGET_PER_SECOND", 0, 1000)?,
             }],
             max_window: HOUR_MS,
             max_lookback: 24 * HOUR_MS,
