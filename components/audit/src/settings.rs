@@ -216,8 +216,17 @@ mod tests {
             ]
         );
         let names: Vec<_> = info.settings.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names, [API_BASE, EVENT_TYPES, IGNORED_SOURCES]);
+        assert_eq!(
+            names,
+            [API_BASE, EVENT_TYPES, IGNORED_SOURCES, REQUESTS_PER_MINUTE]
+        );
         assert!(info.settings.iter().all(|s| s.default_value.is_some()));
+        // The documented quota: 2,000 requests a minute per tenant.
+        let budget = info.endpoints[0].budget.expect("a budget");
+        assert_eq!((budget.requests, budget.per), (2000, 60_000));
+        let off = describe(&set(&[(REQUESTS_PER_MINUTE, "0")])).unwrap();
+        assert!(off.endpoints[0].budget.is_none());
+        assert!(describe(&set(&[(REQUESTS_PER_MINUTE, "lots")])).is_err());
         // The documented default of the list parses back to all five types.
         let default_types = info.settings[1].default_value.clone().unwrap();
         let config = Config::from_settings(&set(&[(EVENT_TYPES, &default_types)])).unwrap();

@@ -97,12 +97,6 @@ pub const REQUESTS_PER_5_MINUTES: &str = "MESSAGE_TRACES_REQUESTS_PER_5_MINUTES"
 
 fn docs() -> Vec<SettingDoc> {
     vec![
-        connector_sdk::settings::budget_doc(
-            REQUESTS_PER_5_MINUTES,
-            100,
-            "5 minutes",
-            "Graph messageTraces",
-        ),
         SettingDoc {
             name: API_BASE.into(),
             default_value: Some(DEFAULT_API_BASE.into()),
@@ -120,6 +114,12 @@ fn docs() -> Vec<SettingDoc> {
                           requests per 5 minutes per tenant, so large pages are best."
                 .into(),
         },
+        connector_sdk::settings::budget_doc(
+            REQUESTS_PER_5_MINUTES,
+            100,
+            "5 minutes",
+            "Graph messageTraces",
+        ),
     ]
 }
 
@@ -155,12 +155,16 @@ mod tests {
         assert_eq!(info.min_age, 15 * MINUTE_MS);
         assert_eq!(info.dedup_horizon, 2 * HOUR_MS + 15 * MINUTE_MS);
         assert_eq!(info.event_kinds, ["MessageTrace"]);
+        // The documented quota: 100 requests per 5 minutes per tenant.
+        let budget = info.endpoints[0].budget.expect("a budget");
+        assert_eq!((budget.requests, budget.per), (100, 300_000));
         let names: Vec<_> = info.settings.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(
             names,
             [
                 API_BASE,
                 PAGE_SIZE,
+                REQUESTS_PER_5_MINUTES,
                 "MESSAGE_TRACES_MIN_AGE",
                 "MESSAGE_TRACES_OVERLAP"
             ]
