@@ -289,3 +289,79 @@ fn guest_output_is_captured_into_the_log_with_the_component_name() {
     // Nothing the guest printed reached the host's stdout.
     assert!(!text(&out.stdout).contains("hello from"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_keeps_cycling_on_its_schedule_until_stopped() {
+    let sim = Simulator::start(SimulatorConfig::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let api = sim.url();
+    let state = dir.path().join("state");
+    let events = dir.path().join("events");
+    let mut command = tokio::process::Command::from(command(&[
+        "run",
+        "--api",
+        &api,
+        "--authority",
+        &api,
+        "--tenant",
+        DEFAULT_TENANT,
+        "--client-id",
+        DEFAULT_CLIENT_ID,
+        "--client-secret",
+        DEFAULT_CLIENT_SECRET,
+        "--sources",
+        "audit",
+        // The simulator has no quota.
+        "--set",
+        "O365_REQUESTS_PER_MINUTE=0",
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--out-dir",
+        events.to_str().unwrap(),
+    ]));
+    let mut child = command
+        // Every two seconds, in the Functions timer syntax.
+        .env("AUDIT_LOGS_INDEXER_SCHEDULE", "*/2 * * * * *")
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stderr));
+    let mut cycles = 0;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    while cycles < 2 {
+        let line = tokio::time::timeout_at(deadline, lines.next_line())
+            .await
+            .expect("two cycles within a minute")
+            .unwrap()
+            .expect("run keeps running");
+        if line.starts_with("audit: complete") {
+            cycles += 1;
+        }
+    }
+    child.kill().await.unwrap();
+    assert!(!published_ids(&events.join("audit.jsonl")).is_empty());
+    assert!(state.join(format!("audit/{DEFAULT_TENANT}.json")).exists());
+}
+
+#[test]
+fn a_wrong_schedule_stops_the_start_with_the_setting_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = command(&[
+        "once",
+        "--tenant",
+        "t",
+        "--sources",
+        "audit",
+        "--state-dir",
+        dir.path().to_str().unwrap(),
+    ])
+    .env("AUDIT_LOGS_INDEXER_SCHEDULE", "*/5 * * * *")
+    .output()
+    .unwrap();
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("AUDIT_LOGS_INDEXER_SCHEDULE"), "{stderr}");
+    assert!(stderr.contains("NCRONTAB"), "{stderr}");
+}
