@@ -5,16 +5,19 @@
 //! never fetched (the host would attach the API's token to it), and a blob
 //! past its `contentExpiration` is reported `expired` without asking.
 
-use connector_sdk::{Context, FetchError, StepOutput};
+use connector_sdk::counters::Counters;
+use connector_sdk::fetch_error::{malformed, network};
+use connector_sdk::http::strip_bom;
+use connector_sdk::{Context, FetchError, StepOutput, time};
 use serde_json::value::RawValue;
 
 use crate::api::Api;
-use crate::counters::{self, Counters};
+use crate::counters;
 use crate::errors;
 use crate::items::ContentBlob;
 use crate::normalize::{BlobInfo, Record};
 use crate::settings::Config;
-use crate::{time, urls};
+use crate::urls;
 
 /// Runs one `content-blob` item.
 pub fn fetch(
@@ -24,14 +27,17 @@ pub fn fetch(
     blob: &ContentBlob,
 ) -> Result<StepOutput, FetchError> {
     let what = format!("content {} ({})", blob.content_id, blob.content_type);
-    config.origin.check(&blob.content_uri).map_err(|foreign| {
-        FetchError::Fatal(format!(
-            "contentUri of {what} points at {foreign}; refusing to fetch it"
-        ))
-    })?;
+    config
+        .origin
+        .check(&blob.content_uri, urls::SHOWN)
+        .map_err(|foreign| {
+            FetchError::Fatal(format!(
+                "contentUri of {what} points at {foreign}; refusing to fetch it"
+            ))
+        })?;
     if let Some(expiration) = blob.content_expiration.as_deref()
-        && let Some(at) = time::parse(expiration)
-        && ctx.now >= time::millis(at)
+        && let Some(at) = time::parse_millis(expiration)
+        && ctx.now >= at
     {
         return Err(FetchError::Expired(format!(
             "{what} expired at {expiration}; it can no longer be fetched"
@@ -39,16 +45,15 @@ pub fn fetch(
     }
     let url = urls::with_publisher(&blob.content_uri, &ctx.tenant);
     let fetching = format!("fetching {what}");
-    let response = api.get(&url).map_err(|e| errors::network(e, &fetching))?;
+    let response = api.get(&url).map_err(|e| network(e, &fetching))?;
     errors::check(&response, &fetching, &url)?;
-    let raw: Vec<&RawValue> =
-        serde_json::from_slice(errors::strip_bom(&response.body)).map_err(|e| {
-            errors::malformed(
-                &what,
-                &format!("the body is not a JSON array ({e})"),
-                &response,
-            )
-        })?;
+    let raw: Vec<&RawValue> = serde_json::from_slice(strip_bom(&response.body)).map_err(|e| {
+        malformed(
+            &what,
+            &format!("the body is not a JSON array ({e})"),
+            &response,
+        )
+    })?;
     let info = BlobInfo {
         tenant: &ctx.tenant,
         content_id: &blob.content_id,
@@ -56,15 +61,14 @@ pub fn fetch(
         fallback_time: blob
             .content_created
             .as_deref()
-            .and_then(time::parse)
-            .map_or(ctx.now, time::millis),
+            .and_then(time::parse_millis)
+            .unwrap_or(ctx.now),
     };
     let mut counters = Counters::default();
     let mut events = Vec::with_capacity(raw.len());
     for (index, element) in raw.into_iter().enumerate() {
-        let record = Record::read(element).map_err(|problem| {
-            errors::malformed(&what, &format!("record {index} {problem}"), &response)
-        })?;
+        let record = Record::read(element)
+            .map_err(|problem| malformed(&what, &format!("record {index} {problem}"), &response))?;
         if record
             .source()
             .is_some_and(|source| config.is_ignored_source(&source))

@@ -1,10 +1,7 @@
 //! The counters this connector reports, each named once here so that the
 //! name a metric has in the host and the place that counts it cannot drift
-//! apart.
-
-use std::collections::BTreeMap;
-
-use connector_sdk::{Counter, counter};
+//! apart. They are added up in the SDK's
+//! [`Counters`](connector_sdk::counters::Counters).
 
 /// Listing pages fetched (one per `list-content` step that got an answer).
 pub const PAGES: &str = "pages";
@@ -26,43 +23,3 @@ pub const SUBSCRIPTIONS_STARTED: &str = "subscriptions-started";
 pub const SUBSCRIPTIONS_PENDING: &str = "subscriptions-pending";
 /// Listings the API refused for want of a subscription (AF20022/AF20023).
 pub const SUBSCRIPTIONS_MISSING: &str = "subscriptions-missing";
-
-/// Counts gathered during one call; only non-zero ones are reported.
-#[derive(Debug, Default)]
-pub struct Counters(BTreeMap<&'static str, u64>);
-
-impl Counters {
-    /// Adds `value` to the counter `name` (one of this module's constants).
-    pub fn add(&mut self, name: &'static str, value: u64) {
-        *self.0.entry(name).or_default() += value;
-    }
-
-    /// The counters for the contract, in name order.
-    pub fn into_vec(self) -> Vec<Counter> {
-        self.0
-            .into_iter()
-            .filter(|(_, v)| *v > 0)
-            .map(|(n, v)| counter(n, v))
-            .collect()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sums_and_drops_zeros() {
-        let mut c = Counters::default();
-        c.add(EVENTS, 2);
-        c.add(PAGES, 1);
-        c.add(EVENTS, 3);
-        c.add(BLOBS, 0);
-        let v: Vec<_> = c
-            .into_vec()
-            .into_iter()
-            .map(|c| (c.name, c.value))
-            .collect();
-        assert_eq!(v, [("events".to_string(), 5), ("pages".to_string(), 1)]);
-    }
-}

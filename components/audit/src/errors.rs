@@ -9,9 +9,9 @@
 //! gateway still yields a message with its first bytes.
 
 use connector_sdk::FetchError;
-use connector_sdk::Throttle;
-use connector_sdk::http::{HttpError, Response};
-use serde_json::Value;
+use connector_sdk::api_error::{ApiError, Shape};
+use connector_sdk::fetch_error::{by_status, detail, throttled};
+use connector_sdk::http::Response;
 
 use crate::urls;
 
@@ -35,53 +35,13 @@ const PERMISSION_HINT: &str = "check that the app registration has the Office 36
      application permission ActivityFeed.Read (and ActivityFeed.ReadDlp for DLP.All) with admin \
      consent in this tenant";
 
-/// The API's own error, from a body such as
-/// `{"error":{"code":"AF20022","message":"No subscription found ..."}}`.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct ApiError {
-    /// The `AF...` code, if the body had one.
-    pub code: Option<String>,
-    /// The API's message, if the body had one.
-    pub message: Option<String>,
-}
-
-impl ApiError {
-    /// Reads the error out of a body; anything unexpected yields an empty
-    /// error rather than a failure. Accepts `{"error":{code,message}}`,
-    /// `{"error":"text"}`, `{code,message}` at the top level, and an OData
-    /// message object (`{"value":"text"}`).
-    pub fn parse(body: &[u8]) -> ApiError {
-        let Ok(value) = serde_json::from_slice::<Value>(strip_bom(body)) else {
-            return ApiError::default();
-        };
-        let inner = match value.get("error") {
-            Some(Value::String(text)) => {
-                return ApiError {
-                    code: None,
-                    message: Some(text.clone()),
-                };
-            }
-            Some(error @ Value::Object(_)) => error,
-            _ => &value,
-        };
-        let text = |v: Option<&Value>| match v {
-            Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
-            Some(Value::Object(m)) => m.get("value").and_then(Value::as_str).map(str::to_string),
-            _ => None,
-        };
-        ApiError {
-            code: text(inner.get("code")),
-            message: text(inner.get("message")),
-        }
-    }
-
-    /// Whether the error's code is `code` (ignoring case).
-    pub fn is(&self, code: &str) -> bool {
-        self.code
-            .as_deref()
-            .is_some_and(|c| c.eq_ignore_ascii_case(code))
-    }
-}
+/// How the API writes its errors: `{"error":{"code":"AF20022","message":"No
+/// subscription found ..."}}`, also `{"error":"text"}` or `{code,message}` at
+/// the top level; an OData message object's `value` is taken as it stands.
+pub const SHAPE: Shape = Shape {
+    envelopes: &["error"],
+    trim_object_values: false,
+};
 
 /// Ok for a 2xx answer; otherwise the matching error. `what` says what was
 /// being done (`listing Audit.Exchange content`), `url` where.
@@ -91,7 +51,7 @@ pub fn check(response: &Response, what: &str, url: &str) -> Result<(), FetchErro
     } else {
         Err(from_response(
             response,
-            &ApiError::parse(&response.body),
+            &ApiError::parse(&response.body, &SHAPE),
             what,
             url,
         ))
@@ -101,19 +61,9 @@ pub fn check(response: &Response, what: &str, url: &str) -> Result<(), FetchErro
 /// The error for a non-2xx answer whose body said `api`.
 pub fn from_response(response: &Response, api: &ApiError, what: &str, url: &str) -> FetchError {
     let status = response.status;
-    let said = match (&api.code, &api.message) {
-        (Some(code), Some(message)) => format!("{code}: {message}"),
-        (Some(code), None) => code.clone(),
-        (None, Some(message)) => message.clone(),
-        (None, None) if response.body.is_empty() => "(empty body)".to_string(),
-        (None, None) => response.body_snippet(200),
-    };
-    let detail = format!("{what} ({}): HTTP {status} {said}", urls::short(url));
+    let detail = detail(response, api, what, &urls::short(url));
     if status == 429 || api.is(THROTTLED) {
-        return FetchError::Throttled(Throttle {
-            retry_after: response.retry_after_ms(),
-            message: detail,
-        });
+        return throttled(response, detail);
     }
     if api.is(CONTENT_EXPIRED) {
         return FetchError::Expired(detail);
@@ -129,53 +79,15 @@ pub fn from_response(response: &Response, api: &ApiError, what: &str, url: &str)
             "{detail}; the token was refused: {PERMISSION_HINT}"
         )),
         403 => FetchError::Forbidden(format!("{detail}; not permitted: {PERMISSION_HINT}")),
-        404 => FetchError::NotFound(detail),
-        408 | 500..=599 => FetchError::Transient(detail),
-        _ => FetchError::BadRequest(detail),
+        _ => by_status(response, detail),
     }
-}
-
-/// A request that produced no answer, with what was being done.
-pub fn network(error: HttpError, what: &str) -> FetchError {
-    match FetchError::from(error) {
-        FetchError::Transient(m) => FetchError::Transient(format!("{what}: {m}")),
-        FetchError::Fatal(m) => FetchError::Fatal(format!("{what}: {m}")),
-        other => other,
-    }
-}
-
-/// A 2xx answer whose body is not what the API documents: `fatal`, since
-/// asking again gets the same body. Names what was fetched, what was wrong,
-/// and the body's first bytes.
-pub fn malformed(what: &str, problem: &str, response: &Response) -> FetchError {
-    let start = if response.body.is_empty() {
-        "(empty body)".to_string()
-    } else {
-        format!("body starts `{}`", response.body_snippet(120))
-    };
-    FetchError::Fatal(format!("{what}: {problem}; {start}"))
-}
-
-/// The body without a UTF-8 byte order mark, which some Microsoft
-/// endpoints put in front of JSON and which JSON parsers refuse.
-pub fn strip_bom(body: &[u8]) -> &[u8] {
-    body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use connector_sdk::testkit::response as answer;
 
-    fn answer(status: u16, headers: &[(&str, &str)], body: &str) -> Response {
-        Response {
-            status,
-            headers: headers
-                .iter()
-                .map(|(n, v)| (n.to_ascii_lowercase(), v.to_string()))
-                .collect(),
-            body: body.as_bytes().to_vec(),
-        }
-    }
+    use super::*;
 
     fn af(code: &str, message: &str) -> String {
         format!(r#"{{"error":{{"code":"{code}","message":"{message}"}}}}"#)
@@ -332,7 +244,7 @@ mod tests {
 
     #[test]
     fn error_bodies_are_parsed_tolerantly() {
-        let p = |s: &str| ApiError::parse(s.as_bytes());
+        let p = |s: &str| ApiError::parse(s.as_bytes(), &SHAPE);
         assert_eq!(
             p(&af("AF20022", "No subscription")).code.as_deref(),
             Some("AF20022")
@@ -366,38 +278,5 @@ mod tests {
             assert_eq!(p(junk), ApiError::default(), "{junk}");
         }
         assert!(p(&af("af20022", "x")).is(NO_SUBSCRIPTION));
-    }
-
-    #[test]
-    fn network_errors_keep_their_kind_and_gain_context() {
-        match network(HttpError::Transport("reset".into()), "fetching content c1") {
-            FetchError::Transient(m) => assert_eq!(m, "fetching content c1: network error: reset"),
-            other => panic!("{other:?}"),
-        }
-        assert!(matches!(
-            network(HttpError::Refused("no".into()), "x"),
-            FetchError::Fatal(_)
-        ));
-    }
-
-    #[test]
-    fn malformed_bodies_show_their_first_bytes() {
-        match malformed(
-            "content c1 (Audit.Exchange)",
-            "not a JSON array",
-            &answer(200, &[], "{\"oops\":1}"),
-        ) {
-            FetchError::Fatal(m) => {
-                assert_eq!(
-                    m,
-                    "content c1 (Audit.Exchange): not a JSON array; body starts `{\"oops\":1}`"
-                )
-            }
-            other => panic!("{other:?}"),
-        }
-        match malformed("c", "empty", &answer(200, &[], "")) {
-            FetchError::Fatal(m) => assert!(m.ends_with("(empty body)"), "{m}"),
-            other => panic!("{other:?}"),
-        }
     }
 }

@@ -11,11 +11,8 @@
 //! `UPDATE_GOLDEN=1 cargo test -p audit` rewrites the expected files;
 //! review the diff before keeping it.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
-
 use connector_sdk::StepOutput;
-use serde::Deserialize;
+use connector_sdk::testkit::{Golden, conforms, schema};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
@@ -24,18 +21,13 @@ use crate::content_type::ContentType;
 use crate::items::ContentBlob;
 use crate::settings::Config;
 use crate::testing::{FEED, NOW, ScriptedApi, ctx, ok};
-use crate::time;
 
-fn golden_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
-}
-
-fn schema() -> Value {
-    let path =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/event-envelope.schema.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap()
-}
+/// The expected files, `tests/golden/<case>.expected.json`, whose events
+/// carry `"<blob[N] verbatim>"` for their record.
+const GOLDEN: Golden = Golden {
+    dir: concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden"),
+    record: "blob",
+};
 
 /// Runs `body` as the blob `golden-<case>` of `content_type`, listed at
 /// 07:55 and fetched at 08:00 on 2024-05-01.
@@ -54,79 +46,19 @@ fn fetch(case: &str, content_type: ContentType, body: &str) -> StepOutput {
     blob::fetch(&mut api, &cx, &config, &payload).unwrap_or_else(|e| panic!("{case}: {e:?}"))
 }
 
-#[derive(Deserialize)]
-struct WithRecord<'a> {
-    #[serde(borrow)]
-    record: &'a RawValue,
-}
-
-/// The output as compared with the expected file, after checking what the
-/// file cannot show: records byte for byte, in blob order, and the event
-/// fields agreeing with the body.
+/// The output as compared with the expected file, after the SDK's checks
+/// (records byte for byte, in blob order; bodies valid and agreeing with
+/// the events).
 fn observe(case: &str, body: &str, out: &StepOutput) -> Value {
     let inputs: Vec<&RawValue> = serde_json::from_str(body).unwrap();
-    let schema = schema();
-    let mut next_input = 0;
-    let mut events = Vec::new();
-    for event in &out.events {
-        let mut value: Value = serde_json::from_str(&event.body).unwrap();
-        conforms(&schema, &value).unwrap_or_else(|e| panic!("{case}: {e}\n{value:#}"));
-        assert_eq!(value["id"], event.id.as_str(), "{case}: event id");
-        assert_eq!(value["kind"], event.kind.as_str(), "{case}: event kind");
-        let body_time = time::parse(value["time"].as_str().unwrap()).unwrap();
-        assert_eq!(time::millis(body_time), event.time, "{case}: event time");
-        assert_eq!(event.partition_key, None);
-
-        let record = serde_json::from_str::<WithRecord>(&event.body)
-            .unwrap()
-            .record
-            .get();
-        let offset = inputs[next_input..]
-            .iter()
-            .position(|raw| raw.get() == record)
-            .unwrap_or_else(|| {
-                panic!(
-                    "{case}: event {} does not carry a blob record verbatim (or out of order)",
-                    event.id
-                )
-            });
-        let index = next_input + offset;
-        next_input = index + 1;
-        value["record"] = Value::String(format!("<blob[{index}] verbatim>"));
-        events.push(value);
-    }
-    let counters: BTreeMap<_, _> = out
-        .counters
-        .iter()
-        .map(|c| (c.name.clone(), c.value))
-        .collect();
-    assert!(out.next.is_empty(), "{case}: a blob has no follow-up work");
-    json!({ "counters": counters, "events": events })
-}
-
-/// Compares with (or, with `UPDATE_GOLDEN` set, writes) the expected file.
-fn compare(case: &str, observed: &Value) {
-    let path = golden_dir().join(format!("{case}.expected.json"));
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, format!("{observed:#}\n")).unwrap();
-        return;
-    }
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_GOLDEN=1 writes it)", path.display()));
-    let expected: Value = serde_json::from_str(&text).unwrap();
-    assert!(
-        *observed == expected,
-        "{case}: output differs from {}\nobserved:\n{observed:#}",
-        path.display()
-    );
+    GOLDEN.observe(case, &inputs, out)
 }
 
 fn check_case(case: &str, content_type: ContentType) -> Value {
-    let path = golden_dir().join(format!("{case}.blob.json"));
-    let body = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let body = GOLDEN.read(&format!("{case}.blob.json"));
     let out = fetch(case, content_type, &body);
     let observed = observe(case, &body, &out);
-    compare(case, &observed);
+    GOLDEN.compare(case, &observed);
     observed
 }
 
@@ -193,7 +125,7 @@ fn an_oversized_record_is_kept_intact() {
     let out = fetch("oversized", ContentType::DlpAll, &body);
     assert!(out.events[0].body.len() > record.len());
     let observed = observe("oversized", &body, &out);
-    compare("oversized", &observed);
+    GOLDEN.compare("oversized", &observed);
 }
 
 /// The expected files use every envelope field the audit connector can
@@ -246,43 +178,4 @@ fn the_schema_requires_the_common_fields_and_closes_the_envelope() {
             .unwrap_err()
             .contains("recordType")
     );
-}
-
-/// A small check of `value` against the schema's own words: required
-/// fields, no others, and each field's JSON type. Enough to keep the code
-/// and `docs/event-envelope.schema.json` from drifting apart.
-fn conforms(schema: &Value, value: &Value) -> Result<(), String> {
-    let object = value.as_object().ok_or("not an object")?;
-    let properties = schema["properties"].as_object().unwrap();
-    for required in schema["required"].as_array().unwrap() {
-        let name = required.as_str().unwrap();
-        if !object.contains_key(name) {
-            return Err(format!("missing required `{name}`"));
-        }
-    }
-    for (name, field) in object {
-        let declared = properties
-            .get(name)
-            .ok_or_else(|| format!("`{name}` is not in the schema"))?;
-        let fits = match declared["type"].as_str().unwrap() {
-            "string" => field.is_string(),
-            "integer" => field.is_i64() || field.is_u64(),
-            "object" => field.is_object(),
-            "array" => field
-                .as_array()
-                .is_some_and(|a| a.iter().all(Value::is_string)),
-            other => {
-                return Err(format!(
-                    "schema type `{other}` of `{name}` is not checked here"
-                ));
-            }
-        };
-        if !fits {
-            return Err(format!(
-                "`{name}` is {field}, not of type {}",
-                declared["type"]
-            ));
-        }
-    }
-    Ok(())
 }

@@ -22,7 +22,6 @@ mod blob;
 mod content_type;
 mod counters;
 mod errors;
-mod ip;
 mod items;
 mod listing;
 mod normalize;

@@ -7,16 +7,21 @@
 //! not an error of the window: nothing can be listed until the subscription
 //! exists, so the step succeeds empty and asks for a `start-subscription`.
 
+use connector_sdk::api_error::ApiError;
+use connector_sdk::counters::Counters;
+use connector_sdk::fetch_error::{malformed, network};
+use connector_sdk::http::strip_bom;
+use connector_sdk::url::Origin;
 use connector_sdk::{Context, FetchError, StepOutput};
 use serde::Deserialize;
 
 use crate::api::{Api, Level};
-use crate::counters::{self, Counters};
-use crate::errors::{self, ApiError};
+use crate::counters;
+use crate::errors;
 use crate::items::{ContentBlob, ListContent, StartSubscription};
 use crate::settings::Config;
 use crate::time;
-use crate::urls::{self, Origin};
+use crate::urls;
 
 /// The response header that names the next page.
 pub const NEXT_PAGE_HEADER: &str = "NextPageUri";
@@ -54,9 +59,9 @@ pub fn list(
         }
         None => first_page_url(config, &ctx.tenant, listing)?,
     };
-    let response = api.get(&url).map_err(|e| errors::network(e, &what))?;
+    let response = api.get(&url).map_err(|e| network(e, &what))?;
     if !response.is_success() {
-        let error = ApiError::parse(&response.body);
+        let error = ApiError::parse(&response.body, &errors::SHAPE);
         if error.is(errors::NO_SUBSCRIPTION) || error.is(errors::SUBSCRIPTION_DISABLED) {
             api.log(
                 Level::Warn,
@@ -76,14 +81,13 @@ pub fn list(
         return Err(errors::from_response(&response, &error, &what, &url));
     }
     let page = format!("{what} ({})", urls::short(&url));
-    let entries: Vec<Listed> =
-        serde_json::from_slice(errors::strip_bom(&response.body)).map_err(|e| {
-            errors::malformed(
-                &page,
-                &format!("the answer is not a JSON array of content blobs ({e})"),
-                &response,
-            )
-        })?;
+    let entries: Vec<Listed> = serde_json::from_slice(strip_bom(&response.body)).map_err(|e| {
+        malformed(
+            &page,
+            &format!("the answer is not a JSON array of content blobs ({e})"),
+            &response,
+        )
+    })?;
     let mut next = Vec::with_capacity(entries.len() + 1);
     for (index, entry) in entries.into_iter().enumerate() {
         let missing =
@@ -159,7 +163,7 @@ pub fn next_page(api: &Origin, header: Option<&str>) -> Result<Option<String>, F
 }
 
 fn refuse_foreign(api: &Origin, link: &str) -> Result<(), FetchError> {
-    api.check(link).map_err(|foreign| {
+    api.check(link, urls::SHOWN).map_err(|foreign| {
         FetchError::Fatal(format!(
             "NextPageUri points at {foreign}; refusing to follow it"
         ))
@@ -287,7 +291,7 @@ mod tests {
 
     #[test]
     fn next_page_decision() {
-        let api = Origin::of_base("X", "https://manage.office.com").unwrap();
+        let api = Origin::of_base("X", "https://manage.office.com", None).unwrap();
         assert_eq!(next_page(&api, None).unwrap(), None);
         assert_eq!(next_page(&api, Some("  ")).unwrap(), None);
         assert_eq!(

@@ -7,13 +7,12 @@
 //! (key order, number spelling), so nothing a workload wrote is lost or
 //! reinterpreted. Absent fields are left out rather than written as null.
 
-use connector_sdk::Event;
+use connector_sdk::{Event, ip, time};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
 use crate::content_type::ContentType;
-use crate::{ip, time};
 
 /// The envelope's `source` for audit records.
 pub const SOURCE: &str = "o365.audit";
@@ -124,7 +123,7 @@ impl<'a> Record<'a> {
         Normalized {
             event: Event {
                 id,
-                time: time::millis(at),
+                time: at.timestamp_millis(),
                 kind: blob.content_type.as_str().to_string(),
                 partition_key: None,
                 body,

@@ -8,15 +8,15 @@
 
 use std::collections::BTreeMap;
 
-use connector_sdk::{Context, FetchError, PlanOutput, PlanRequest, TimeWindow};
+use connector_sdk::counters::Counters;
+use connector_sdk::{Context, FetchError, PlanOutput, PlanRequest, TimeWindow, time};
 use serde::{Deserialize, Serialize};
 
 use crate::api::{Api, Level};
-use crate::counters::{self, Counters};
+use crate::counters;
 use crate::items::{ListContent, START_INTERVAL_MS};
 use crate::settings::{Config, MAX_LOOKBACK_MS, MAX_WINDOW_MS};
 use crate::subscriptions::{self, Started};
-use crate::time;
 
 /// The connector state: `{"starts":{"Audit.Exchange":<ms>}}`, the time of
 /// the last start attempt per content type. Entries older than 15 minutes

@@ -6,12 +6,12 @@
 //! switches over without touching its app settings. Every setting has a
 //! default, so `describe(&[])` succeeds.
 
+use connector_sdk::url::Origin;
 use connector_sdk::{
     ConfigError, Endpoint, FetchError, Info, Setting, SettingDoc, SettingKind, settings,
 };
 
 use crate::content_type::ContentType;
-use crate::urls::Origin;
 
 /// Setting: base URL of the Management Activity API.
 pub const API_BASE: &str = "O365_MANAGEMENT_API";
@@ -49,7 +49,7 @@ impl Config {
     /// Reads and validates the settings; absent ones take their defaults.
     pub fn from_settings(values: &[Setting]) -> Result<Config, ConfigError> {
         let base = settings::get(values, API_BASE).unwrap_or(DEFAULT_API_BASE);
-        let origin = Origin::of_base(API_BASE, base)?;
+        let origin = Origin::of_base(API_BASE, base, Some(DEFAULT_API_BASE))?;
         let content_types = parse_content_types(settings::get(values, EVENT_TYPES))?;
         let ignored_sources = settings::list(
             settings::get(values, IGNORED_SOURCES).unwrap_or(DEFAULT_IGNORED_SOURCES),
@@ -65,8 +65,7 @@ impl Config {
     /// [`Config::from_settings`] for `plan` and `step`, where a bad setting
     /// is a request that cannot work.
     pub fn for_call(values: &[Setting]) -> Result<Config, FetchError> {
-        Config::from_settings(values)
-            .map_err(|e| FetchError::BadRequest(format!("setting {}: {}", e.setting, e.message)))
+        settings::for_call(Config::from_settings(values))
     }
 
     /// Whether records with this `Source` are dropped.
@@ -179,17 +178,9 @@ fn docs() -> Vec<SettingDoc> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use connector_sdk::testkit::settings as set;
 
-    fn set(pairs: &[(&str, &str)]) -> Vec<Setting> {
-        pairs
-            .iter()
-            .map(|(n, v)| Setting {
-                name: n.to_string(),
-                value: v.to_string(),
-            })
-            .collect()
-    }
+    use super::*;
 
     #[test]
     fn describe_with_no_settings_uses_the_defaults() {

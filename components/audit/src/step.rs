@@ -1,10 +1,11 @@
 //! `step`: runs one work item by its kind. Each kind's work lives in its
 //! own module; this one only reads the payload and dispatches.
 
+use connector_sdk::counters::Counters;
 use connector_sdk::{Context, FetchError, StepOutput, WorkItem};
 
 use crate::api::Api;
-use crate::counters::{self, Counters};
+use crate::counters;
 use crate::items::{self, ContentBlob, ListContent, StartSubscription};
 use crate::settings::Config;
 use crate::subscriptions::{self, Started};

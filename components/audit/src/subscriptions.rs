@@ -7,11 +7,14 @@
 //! and the `start-subscription` item; this module only speaks to the API.
 
 use connector_sdk::FetchError;
+use connector_sdk::api_error::ApiError;
+use connector_sdk::fetch_error::{malformed, network};
+use connector_sdk::http::strip_bom;
 use serde::Deserialize;
 
 use crate::api::{Api, Level};
 use crate::content_type::ContentType;
-use crate::errors::{self, ApiError};
+use crate::errors;
 use crate::settings::Config;
 use crate::urls;
 
@@ -34,16 +37,15 @@ pub fn enabled(
 ) -> Result<Vec<ContentType>, FetchError> {
     const WHAT: &str = "listing subscriptions";
     let url = urls::feed(&config.api_base, tenant, "subscriptions/list");
-    let response = api.get(&url).map_err(|e| errors::network(e, WHAT))?;
+    let response = api.get(&url).map_err(|e| network(e, WHAT))?;
     errors::check(&response, WHAT, &url)?;
-    let listed: Vec<Listed> =
-        serde_json::from_slice(errors::strip_bom(&response.body)).map_err(|e| {
-            errors::malformed(
-                &format!("{WHAT} ({})", urls::short(&url)),
-                &format!("the answer is not a JSON array of subscriptions ({e})"),
-                &response,
-            )
-        })?;
+    let listed: Vec<Listed> = serde_json::from_slice(strip_bom(&response.body)).map_err(|e| {
+        malformed(
+            &format!("{WHAT} ({})", urls::short(&url)),
+            &format!("the answer is not a JSON array of subscriptions ({e})"),
+            &response,
+        )
+    })?;
     let mut types: Vec<ContentType> = listed
         .iter()
         .filter(|s| {
@@ -81,7 +83,7 @@ pub fn start(
         tenant,
         &format!("subscriptions/start?contentType={content_type}"),
     );
-    let response = api.post(&url).map_err(|e| errors::network(e, &what))?;
+    let response = api.post(&url).map_err(|e| network(e, &what))?;
     if response.is_success() {
         api.log(
             Level::Info,
@@ -91,7 +93,7 @@ pub fn start(
         );
         return Ok(Started::Now);
     }
-    let error = ApiError::parse(&response.body);
+    let error = ApiError::parse(&response.body, &errors::SHAPE);
     if error.is(errors::ALREADY_ENABLED) {
         api.log(
             Level::Info,

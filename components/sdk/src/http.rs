@@ -5,12 +5,12 @@
 //! component therefore never sets `Authorization` (the host refuses it); it
 //! only says where to go and reads what comes back.
 
+use crate::FetchError;
 use crate::bindings::wasi::http::outgoing_handler;
 use crate::bindings::wasi::http::types::{
     ErrorCode, Fields, IncomingBody, Method, OutgoingBody, OutgoingRequest, Scheme,
 };
 use crate::bindings::wasi::io::streams::StreamError;
-use crate::{FetchError, Throttle};
 
 /// Largest response body a component reads, so that a hostile or broken
 /// server cannot make a component allocate without end.
@@ -277,17 +277,13 @@ pub fn status_error(response: &Response, what: &str) -> FetchError {
         response.status,
         response.body_snippet(400)
     );
-    match response.status {
-        429 => FetchError::Throttled(Throttle {
-            retry_after: response.retry_after_ms(),
-            message: detail,
-        }),
-        401 => FetchError::Unauthorized(detail),
-        403 => FetchError::Forbidden(detail),
-        404 => FetchError::NotFound(detail),
-        408 | 500..=599 => FetchError::Transient(detail),
-        _ => FetchError::BadRequest(detail),
-    }
+    crate::fetch_error::by_status(response, detail)
+}
+
+/// The body without a UTF-8 byte order mark, which some Microsoft
+/// endpoints put in front of JSON and which JSON parsers refuse.
+pub fn strip_bom(body: &[u8]) -> &[u8] {
+    body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body)
 }
 
 /// Percent-encodes a query value.
@@ -302,4 +298,30 @@ pub fn encode(value: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_byte_order_mark_is_dropped_once() {
+        assert_eq!(strip_bom(b"\xEF\xBB\xBF[1]"), b"[1]");
+        assert_eq!(strip_bom(b"[1]"), b"[1]");
+        assert_eq!(strip_bom(b"\xEF\xBB\xBF\xEF\xBB\xBF"), b"\xEF\xBB\xBF");
+        assert_eq!(strip_bom(b""), b"");
+    }
+
+    #[test]
+    fn status_errors_say_what_and_keep_the_kind() {
+        let r = Response {
+            status: 503,
+            headers: vec![],
+            body: b"down".to_vec(),
+        };
+        assert!(matches!(
+            status_error(&r, "listing"),
+            FetchError::Transient(m) if m == "listing: HTTP 503 down"
+        ));
+    }
 }

@@ -3,10 +3,19 @@
 //!
 //! Components depend on this crate instead of generating bindings themselves,
 //! so that the contract is compiled in one place and every component speaks
-//! the same version of it. It adds the two things each connector otherwise
-//! rewrites: a small blocking HTTP client over `wasi:http` (the only way out
-//! of the sandbox; the host adds tokens and enforces the allow-list), and the
-//! mapping of common HTTP failures onto the contract's `fetch-error`.
+//! the same version of it. It adds what each connector would otherwise
+//! rewrite, so that every connector applies the same rules:
+//!
+//! - [`http`]: a small blocking HTTP client over `wasi:http` (the only way
+//!   out of the sandbox; the host adds tokens and enforces the allow-list);
+//! - [`api_error`] and [`fetch_error`]: reading the error an API writes into
+//!   a failed answer, and the contract's `fetch-error` for it;
+//! - [`url`]: the API base's origin, and the check every link passes before
+//!   it is followed (the host would send the API's token along);
+//! - [`settings`], [`time`], [`ip`], [`counters`]: reading settings,
+//!   timestamps and client IP addresses, and counting;
+//! - `testkit` (feature `testkit`, for tests only): a scripted API, the
+//!   golden-file runner and the envelope schema check.
 //!
 //! A component implements [`Guest`] and calls [`export!`]:
 //!
@@ -16,9 +25,18 @@
 //! connector_sdk::export!(MyConnector);
 //! ```
 
+pub mod api_error;
+pub mod counters;
+pub mod fetch_error;
 pub mod http;
+pub mod ip;
 pub mod log;
 pub mod settings;
+pub mod time;
+pub mod url;
+
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 
 /// Bindings generated from `wit/` for the `source` world.
 pub mod bindings {

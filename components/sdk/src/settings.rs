@@ -1,6 +1,10 @@
 //! Reading settings handed over by the host as data.
+//!
+//! A bad value fails `describe` with a [`ConfigError`] naming the setting;
+//! in `plan` and `step` the same error is a `bad-request` ([`for_call`]), so
+//! an operator sees the setting's name either way.
 
-use crate::{ConfigError, RequestBudget, Setting, SettingDoc, SettingKind};
+use crate::{ConfigError, FetchError, RequestBudget, Setting, SettingDoc, SettingKind};
 
 /// Looks up a setting by name; blank values count as unset, as they do for
 /// Function App settings.
@@ -29,6 +33,12 @@ pub fn invalid(setting: &str, message: impl Into<String>) -> ConfigError {
         setting: setting.to_string(),
         message: message.into(),
     }
+}
+
+/// A configuration result for `plan` and `step`, where a bad setting is a
+/// request that cannot work: `bad-request`, starting `setting NAME: `.
+pub fn for_call<T>(result: Result<T, ConfigError>) -> Result<T, FetchError> {
+    result.map_err(|e| FetchError::BadRequest(format!("setting {}: {}", e.setting, e.message)))
 }
 
 /// The authority (`host` or `host:port`) of an `http(s)` base URL given in a
@@ -88,5 +98,19 @@ pub fn budget_doc(name: &str, default: u32, span: &str, api: &str) -> SettingDoc
             "Requests per {span} per tenant the host sends to {api} ({default} is the \
              documented quota; 0 turns pacing off)."
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_setting_in_a_call_is_a_bad_request_naming_it() {
+        assert_eq!(for_call(Ok::<_, ConfigError>(7)).unwrap(), 7);
+        match for_call::<()>(Err(invalid("O365_EVENT_TYPES", "unknown"))) {
+            Err(FetchError::BadRequest(m)) => assert_eq!(m, "setting O365_EVENT_TYPES: unknown"),
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -55,7 +55,6 @@ pub mod api;
 pub mod counters;
 pub mod duration;
 pub mod errors;
-pub mod ip;
 pub mod items;
 pub mod normalize;
 pub mod plan;

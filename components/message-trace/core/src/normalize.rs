@@ -8,12 +8,10 @@
 //! untouched as `record`. Absent fields are left out rather than written as
 //! null.
 
-use connector_sdk::Event;
+use connector_sdk::{Event, ip, time};
 use serde::Serialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
-
-use crate::{ip, time};
 
 /// The envelope's `source` for message traces.
 pub const SOURCE: &str = "exchange.messagetrace";
@@ -89,7 +87,7 @@ pub fn normalize(trace: &Trace, at: i64, raw: &RawValue, tenant: &str) -> Normal
     let envelope = Envelope {
         id: &id,
         // The caller has checked `at` lies in the window, so in range.
-        time: time::rfc3339(at).unwrap_or_default(),
+        time: time::from_millis(at).map(time::rfc3339).unwrap_or_default(),
         source: SOURCE,
         kind: KIND,
         tenant,

@@ -10,6 +10,7 @@
 //! [`LOOKBACK_SLACK_MS`], so that the later pages are still inside it when
 //! they are fetched).
 
+use connector_sdk::time::from_millis;
 use connector_sdk::{Context, FetchError, PlanOutput, PlanRequest};
 
 use crate::duration;
@@ -49,7 +50,7 @@ pub fn query_window(
 ) -> Result<PageItem, FetchError> {
     let span = format!("window [{}, {})", time::show(start), time::show(end));
     let bad = |why: String| Err(FetchError::BadRequest(format!("{span} {why}")));
-    if time::from_millis(start).is_none() || time::from_millis(end).is_none() {
+    if from_millis(start).is_none() || from_millis(end).is_none() {
         return bad("lies outside the years 1-9999".into());
     }
     if end <= start {

@@ -3,11 +3,10 @@
 //!
 //! Every setting has a default, so `describe(&[])` succeeds. A bad value
 //! fails `describe` with a [`ConfigError`] naming the setting; in `plan` and
-//! `step` it is a `bad-request` that starts with the setting's name.
+//! `step` it is a `bad-request` that starts with the setting's name
+//! ([`settings::for_call`]).
 
-use connector_sdk::{
-    ConfigError, Endpoint, FetchError, Info, Setting, SettingDoc, SettingKind, settings,
-};
+use connector_sdk::{ConfigError, Endpoint, Info, Setting, SettingDoc, SettingKind, settings};
 
 use crate::duration::{self, DAY_MS, HOUR_MS, MINUTE_MS};
 use crate::normalize::KIND;
@@ -171,12 +170,6 @@ pub fn info(about: About, shared: &Shared) -> Info {
     }
 }
 
-/// A configuration result for `plan` and `step`, where a bad setting is a
-/// request that cannot work.
-pub fn for_call<T>(result: Result<T, ConfigError>) -> Result<T, FetchError> {
-    result.map_err(|e| FetchError::BadRequest(format!("setting {}: {}", e.setting, e.message)))
-}
-
 /// A setting's value as a whole number in `range`, or its default.
 pub fn number(
     values: &[Setting],
@@ -205,17 +198,10 @@ pub fn number(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use connector_sdk::FetchError;
+    use connector_sdk::testkit::settings as set;
 
-    fn set(pairs: &[(&str, &str)]) -> Vec<Setting> {
-        pairs
-            .iter()
-            .map(|(n, v)| Setting {
-                name: n.to_string(),
-                value: v.to_string(),
-            })
-            .collect()
-    }
+    use super::*;
 
     const GRAPH: Limits = Limits {
         api: "Graph",
@@ -290,7 +276,7 @@ mod tests {
             err.message,
             "`2d` is longer than the 1d this setting allows"
         );
-        match for_call(Shared::from_settings(&set(&[(OVERLAP, "x")]))) {
+        match settings::for_call(Shared::from_settings(&set(&[(OVERLAP, "x")]))) {
             Err(FetchError::BadRequest(m)) => {
                 assert!(m.starts_with("setting MESSAGE_TRACES_OVERLAP: "), "{m}")
             }

@@ -21,16 +21,18 @@
 //! to no window and is dropped (`records-without-time`, logged with its
 //! id); one without an id gets a derived one (`records-without-id`).
 
-use connector_sdk::http::Response;
+use connector_sdk::counters::Counters;
+use connector_sdk::fetch_error::{malformed, network};
+use connector_sdk::http::{Response, strip_bom};
+use connector_sdk::url::Origin;
 use connector_sdk::{Context, FetchError, StepOutput, WorkItem};
 use serde_json::value::RawValue;
 
 use crate::api::{Api, Level};
-use crate::counters::{self, Counters};
-use crate::errors;
+use crate::counters;
 use crate::items::{PAGE, PageItem};
 use crate::normalize::{self, Received, Trace};
-use crate::urls::{self, Origin};
+use crate::urls;
 
 /// One page as an API returned it.
 #[derive(Debug)]
@@ -91,7 +93,7 @@ pub fn page(
         // API). Such a link is never requested; the window is read again
         // from the first page of the current API, and the host drops the
         // repeated events by id.
-        Some(link) => match source.origin().check(link) {
+        Some(link) => match source.origin().check(link, urls::SHOWN) {
             Ok(()) => link.clone(),
             Err(foreign) => {
                 api.log(
@@ -113,21 +115,19 @@ pub fn page(
     let what = format!("message trace page {}", urls::short(&url));
     let response = api
         .get(&url)
-        .map_err(|e| errors::network(e, "reading message traces"))?;
+        .map_err(|e| network(e, "reading message traces"))?;
     if !response.is_success() {
         return Err(source.error(&response, &url));
     }
     let page = source
-        .parse_page(errors::strip_bom(&response.body))
-        .map_err(|problem| errors::malformed(&what, &problem, &response))?;
+        .parse_page(strip_bom(&response.body))
+        .map_err(|problem| malformed(&what, &problem, &response))?;
     let mut events = Vec::with_capacity(page.records.len());
     let mut undated = Vec::new();
     for (index, raw) in page.records.iter().enumerate() {
         let trace = normalize::check_object(raw)
             .and_then(|()| source.read_record(raw))
-            .map_err(|problem| {
-                errors::malformed(&what, &format!("record {index} {problem}"), &response)
-            })?;
+            .map_err(|problem| malformed(&what, &format!("record {index} {problem}"), &response))?;
         let at = match &trace.received {
             Received::At(at) => *at,
             Received::Missing => {
@@ -212,7 +212,7 @@ pub fn next_link(
 }
 
 fn refuse_foreign(source: &impl Source, link: &str) -> Result<(), FetchError> {
-    source.origin().check(link).map_err(|foreign| {
+    source.origin().check(link, urls::SHOWN).map_err(|foreign| {
         FetchError::Fatal(format!(
             "{} points at {foreign}; refusing to follow it (the host would send the API's token there)",
             source.next_link_field()
@@ -235,7 +235,7 @@ mod tests {
 
     impl Fake {
         fn new() -> Fake {
-            Fake(Origin::of_base("X", "https://api.example").unwrap())
+            Fake(Origin::of_base("X", "https://api.example", None).unwrap())
         }
     }
 
@@ -274,7 +274,7 @@ mod tests {
             let r: FakeRecord = serde_json::from_str(raw.get()).map_err(|e| e.to_string())?;
             let received = match &r.t {
                 None | Some(Value::Null) => Received::Missing,
-                Some(Value::String(t)) => crate::time::parse_millis(t)
+                Some(Value::String(t)) => connector_sdk::time::parse_millis(t)
                     .map_or_else(|| Received::Unreadable(format!("t `{t}`")), Received::At),
                 Some(other) => Received::Unreadable(format!("t {other}")),
             };

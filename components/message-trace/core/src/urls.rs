@@ -1,105 +1,19 @@
-//! Where requests may go, and whether a link handed over by a response may
-//! be followed.
+//! URLs as the message trace APIs need them: the path of a base, links
+//! made absolute against the page they were found on, and URLs cut for
+//! messages.
 //!
-//! `@odata.nextLink` and `__next` come from responses. The host attaches the
-//! API's bearer token to whatever the component asks for on an allowed
-//! authority, so following a link anywhere else (another host, or plain
-//! `http` when the API is `https`) could leak the token or feed us foreign
-//! data. Every link is checked against the API base's origin here, in one
-//! pure function, before it is followed. The audit component applies the
-//! same rule to `NextPageUri` and `contentUri`.
+//! `@odata.nextLink` and `__next` come from responses, and the Reporting
+//! Web Service writes relative ones. Each is made absolute here, then
+//! checked against the API base's origin with the SDK's
+//! [`Origin::check`](connector_sdk::url::Origin::check) before it is
+//! followed (the host would attach the API's token to it): the same rule
+//! the audit component applies to `NextPageUri` and `contentUri`.
 
-use std::fmt;
+use connector_sdk::url::{self, Origin};
 
-use connector_sdk::{ConfigError, http, settings};
-
-/// Scheme and authority of a URL: where a request goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Origin {
-    /// `https` (true) or `http` (false).
-    pub https: bool,
-    /// `host` or `host:port`, lower case.
-    pub authority: String,
-}
-
-impl Origin {
-    /// The origin of the API base given in `setting`, refusing anything but
-    /// a plain `http(s)://host[:port][/path]` (no credentials, query,
-    /// fragment or blanks, which would end up inside every request URL).
-    pub fn of_base(setting: &str, base: &str) -> Result<Origin, ConfigError> {
-        let authority = settings::authority_of(setting, base)?;
-        if base.contains(['?', '#']) || base.chars().any(char::is_whitespace) {
-            return Err(settings::invalid(
-                setting,
-                format!(
-                    "`{base}` has a query, fragment or blank; give only scheme, host and optional path"
-                ),
-            ));
-        }
-        Ok(Origin {
-            https: base.starts_with("https://"),
-            authority,
-        })
-    }
-
-    /// The origin of an absolute `http(s)` URL, or none if it is not one.
-    pub fn of_url(url: &str) -> Option<Origin> {
-        let https = if url.starts_with("https://") {
-            true
-        } else if url.starts_with("http://") {
-            false
-        } else {
-            return None;
-        };
-        let authority = http::authority(url)?;
-        Some(Origin { https, authority })
-    }
-
-    /// Whether `url` may be requested with this origin's token: same scheme,
-    /// same authority (compared exactly, as the host's allow-list does, so
-    /// `host:443` is not `host`).
-    pub fn check(&self, url: &str) -> Result<(), Foreign> {
-        match Origin::of_url(url) {
-            Some(theirs) if theirs == *self => Ok(()),
-            Some(theirs) if theirs.authority == self.authority => Err(Foreign {
-                theirs: theirs.to_string(),
-                ours: self.to_string(),
-            }),
-            Some(theirs) => Err(Foreign {
-                theirs: theirs.authority,
-                ours: self.authority.clone(),
-            }),
-            None => Err(Foreign {
-                theirs: format!("an unusable URL `{}`", short(url)),
-                ours: self.authority.clone(),
-            }),
-        }
-    }
-}
-
-impl fmt::Display for Origin {
-    /// `https://graph.microsoft.com`: also the Graph token audience.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let scheme = if self.https { "https" } else { "http" };
-        write!(f, "{scheme}://{}", self.authority)
-    }
-}
-
-/// A link that leads away from the API: where it points, and where it
-/// should have pointed. Displays as `evil.example, not graph.microsoft.com`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Foreign {
-    /// Where the link points.
-    pub theirs: String,
-    /// The API's host (or origin, when only the scheme differs).
-    pub ours: String,
-}
-
-impl fmt::Display for Foreign {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}, not {}", self.theirs, self.ours)
-    }
-}
+/// How many characters of a URL messages show: long enough for the
+/// first-page and next-page URLs of both APIs.
+pub const SHOWN: usize = 500;
 
 /// The path of a base URL without trailing slashes: `""` for
 /// `https://reports.office365.com/`, `/ecp/reportingwebservice/reporting.svc`
@@ -168,74 +82,14 @@ pub fn resolve(page: &str, link: &str) -> Option<String> {
     Some(format!("{origin}/{}{query}", segments.join("/")))
 }
 
-/// A URL cut to a length that fits a log line or an error message, long
-/// enough for the first-page and next-page URLs of both APIs.
+/// `url` cut to [`SHOWN`] characters for a log line or an error message.
 pub fn short(url: &str) -> String {
-    const MAX: usize = 500;
-    if url.chars().count() <= MAX {
-        return url.to_string();
-    }
-    let mut cut: String = url.chars().take(MAX).collect();
-    cut.push('…');
-    cut
+    url::short(url, SHOWN)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn graph() -> Origin {
-        Origin::of_base("X", "https://graph.microsoft.com").unwrap()
-    }
-
-    #[test]
-    fn links_on_the_api_origin_pass() {
-        let o = graph();
-        assert_eq!(o.to_string(), "https://graph.microsoft.com");
-        assert!(
-            o.check(
-                "https://graph.microsoft.com/v1.0/admin/exchange/tracing/messageTraces?$skiptoken=x"
-            )
-            .is_ok()
-        );
-        assert!(o.check("https://GRAPH.microsoft.com/v1.0").is_ok());
-    }
-
-    #[test]
-    fn links_elsewhere_are_refused_naming_both_hosts() {
-        let o = graph();
-        let err = o.check("https://evil.example/v1.0/x").unwrap_err();
-        assert_eq!(err.to_string(), "evil.example, not graph.microsoft.com");
-        let err = o
-            .check("https://graph.microsoft.com@evil.example/x")
-            .unwrap_err();
-        assert_eq!(err.theirs, "graph.microsoft.com@evil.example");
-        assert!(o.check("https://graph.microsoft.com:8443/x").is_err());
-        let err = o.check("http://graph.microsoft.com/x").unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "http://graph.microsoft.com, not https://graph.microsoft.com"
-        );
-        let err = o.check("../x").unwrap_err();
-        assert!(err.theirs.contains("unusable URL `../x`"), "{err}");
-    }
-
-    #[test]
-    fn bases_are_plain_urls() {
-        assert!(Origin::of_base("X", "http://127.0.0.1:8080/").is_ok());
-        for bad in [
-            "graph.microsoft.com",
-            "ftp://h",
-            "https://",
-            "https://u:p@h",
-            "https://h/?a=1",
-            "https://h/a b",
-        ] {
-            let err = Origin::of_base("X", bad).unwrap_err();
-            assert_eq!(err.setting, "X");
-            assert!(err.message.contains(bad), "{bad}: {}", err.message);
-        }
-    }
 
     #[test]
     fn base_paths_lose_their_trailing_slash() {
@@ -281,9 +135,8 @@ mod tests {
     #[test]
     fn long_urls_are_shortened() {
         let long = format!("https://h/{}", "x".repeat(600));
-        let s = short(&long);
-        assert_eq!(s.chars().count(), 501);
-        assert!(s.ends_with('…'));
-        assert_eq!(short("https://h/a"), "https://h/a");
+        assert_eq!(short(&long), format!("{}…", &long[..500]));
+        assert_eq!(short(&long[..510]), format!("{}…", &long[..500]));
+        assert_eq!(short(&long[..500]), &long[..500]);
     }
 }

@@ -5,8 +5,9 @@
 //! message names the request, its URL, the status and what Graph said.
 
 use connector_sdk::FetchError;
+use connector_sdk::fetch_error::{by_status, throttled};
 use connector_sdk::http::Response;
-use message_trace_core::errors::{self, ApiError};
+use message_trace_core::errors;
 
 /// The Exchange message trace first-party application, whose service
 /// principal must exist in the tenant.
@@ -16,10 +17,10 @@ pub const PERMISSION: &str = "ExchangeMessageTrace.Read.All";
 
 /// The error for a non-2xx answer to a request for `url`.
 pub fn from_response(response: &Response, url: &str) -> FetchError {
-    let api = ApiError::parse(&response.body);
+    let api = errors::api_error(response);
     let detail = errors::detail(response, &api, "reading message traces", url);
     match response.status {
-        429 => errors::throttled(
+        429 => throttled(
             response,
             format!(
                 "{detail}; Microsoft Graph allows about 100 message trace requests per 5 minutes per tenant"
@@ -43,13 +44,14 @@ pub fn from_response(response: &Response, url: &str) -> FetchError {
             "{detail}; messageTraces exists only in the global Microsoft Graph service (not in the \
              US Government or 21Vianet clouds): check MESSAGE_TRACES_GRAPH_API"
         )),
-        408 | 500..=599 => FetchError::Transient(detail),
-        _ => FetchError::BadRequest(detail),
+        _ => by_status(response, detail),
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use connector_sdk::testkit::response;
+
     use super::*;
 
     const URL: &str =
@@ -59,15 +61,7 @@ mod tests {
         let body = format!(
             r#"{{"error":{{"code":"{code}","message":"{message}","innerError":{{"date":"2026-11-25T10:25:01","request-id":"8e6f1902","client-request-id":"8e6f1902"}}}}}}"#
         );
-        let response = Response {
-            status,
-            headers: headers
-                .iter()
-                .map(|(n, v)| (n.to_ascii_lowercase(), v.to_string()))
-                .collect(),
-            body: body.into_bytes(),
-        };
-        from_response(&response, URL)
+        from_response(&response(status, headers, &body), URL)
     }
 
     #[test]
@@ -179,11 +173,7 @@ mod tests {
         assert!(
             matches!(graph_error(404, &[], "NotFound", "x"), FetchError::NotFound(m) if m.contains("global Microsoft Graph service"))
         );
-        let html = Response {
-            status: 502,
-            headers: vec![],
-            body: b"<html>Bad Gateway</html>".to_vec(),
-        };
+        let html = response(502, &[], "<html>Bad Gateway</html>");
         assert!(
             matches!(from_response(&html, URL), FetchError::Transient(m) if m.ends_with("HTTP 502 <html>Bad Gateway</html>"))
         );

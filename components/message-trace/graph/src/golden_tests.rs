@@ -24,8 +24,8 @@ fn check(case: &str) -> Value {
     };
     let out = step::page(&mut api, &cx, &graph, &item).unwrap_or_else(|e| panic!("{case}: {e:?}"));
     let records = graph.parse_page(body.as_bytes()).unwrap().records;
-    let observed = testkit::observe(case, &records, &out);
-    testkit::compare(case, &observed);
+    let observed = testkit::GOLDEN.observe(case, &records, &out);
+    testkit::GOLDEN.compare(case, &observed);
     observed
 }
 

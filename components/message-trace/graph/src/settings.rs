@@ -1,13 +1,14 @@
 //! The Graph version's settings: what `describe` documents, and their
 //! parsing into a [`Config`] that every call builds from `ctx.settings`.
 
+use connector_sdk::url::Origin;
 use connector_sdk::{
     ConfigError, Endpoint, FetchError, Info, Setting, SettingDoc, SettingKind, settings,
 };
 use message_trace_core::duration::DAY_MS;
 use message_trace_core::settings::{self as shared_settings, About, Limits, Shared};
 use message_trace_core::step::Source;
-use message_trace_core::urls::{self, Origin};
+use message_trace_core::urls;
 
 use crate::source::Graph;
 
@@ -41,7 +42,7 @@ impl Config {
     /// Reads and validates the settings; absent ones take their defaults.
     pub fn from_settings(values: &[Setting]) -> Result<Config, ConfigError> {
         let base = settings::get(values, API_BASE).unwrap_or(DEFAULT_API_BASE);
-        let origin = Origin::of_base(API_BASE, base)?;
+        let origin = Origin::of_base(API_BASE, base, None)?;
         let page_size = shared_settings::number(values, PAGE_SIZE, DEFAULT_PAGE_SIZE, 1..=5000)?;
         Ok(Config {
             graph: Graph::new(version_root(base), origin, page_size),
@@ -51,7 +52,7 @@ impl Config {
 
     /// [`Config::from_settings`] for `plan` and `step`.
     pub fn for_call(values: &[Setting]) -> Result<Config, FetchError> {
-        shared_settings::for_call(Config::from_settings(values))
+        settings::for_call(Config::from_settings(values))
     }
 }
 
@@ -125,19 +126,10 @@ fn docs() -> Vec<SettingDoc> {
 
 #[cfg(test)]
 mod tests {
+    use connector_sdk::testkit::settings as set;
     use message_trace_core::duration::{HOUR_MS, MINUTE_MS};
 
     use super::*;
-
-    fn set(pairs: &[(&str, &str)]) -> Vec<Setting> {
-        pairs
-            .iter()
-            .map(|(n, v)| Setting {
-                name: n.to_string(),
-                value: v.to_string(),
-            })
-            .collect()
-    }
 
     #[test]
     fn describe_with_no_settings_uses_the_defaults() {

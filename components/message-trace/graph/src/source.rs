@@ -4,10 +4,11 @@
 
 use connector_sdk::FetchError;
 use connector_sdk::http::{self, Response};
+use connector_sdk::time::parse_millis;
+use connector_sdk::url::Origin;
 use message_trace_core::normalize::{self, Received, Trace};
 use message_trace_core::step::{Page, Source};
 use message_trace_core::time;
-use message_trace_core::urls::Origin;
 use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -128,7 +129,7 @@ impl Source for Graph {
             serde_json::from_str(raw.get()).map_err(|e| format!("cannot be read ({e})"))?;
         let received = match &f.received_date_time {
             None | Some(Value::Null) => Received::Missing,
-            Some(Value::String(text)) => time::parse_millis(text).map_or_else(
+            Some(Value::String(text)) => parse_millis(text).map_or_else(
                 || Received::Unreadable(format!("receivedDateTime `{text}`")),
                 Received::At,
             ),

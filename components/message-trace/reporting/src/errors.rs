@@ -11,8 +11,10 @@
 //! step fails `fatal`, telling the operator to swap to the Graph version.
 
 use connector_sdk::FetchError;
+use connector_sdk::api_error::ApiError;
+use connector_sdk::fetch_error::by_status;
 use connector_sdk::http::Response;
-use message_trace_core::errors::{self, ApiError};
+use message_trace_core::errors;
 
 /// The Office 365 Exchange Online application permission the app needs.
 pub const PERMISSION: &str = "ReportingWebService.Read.All";
@@ -30,7 +32,7 @@ pub const SWAP_ADVICE: &str = "the Reporting Web Service is retired for this ten
 /// The error for a non-2xx answer to a request for `url`, whose token was
 /// for `scope`.
 pub fn from_response(response: &Response, url: &str, scope: &str) -> FetchError {
-    let api = ApiError::parse(&response.body);
+    let api = errors::api_error(response);
     let detail = errors::detail(
         response,
         &api,
@@ -47,7 +49,6 @@ pub fn from_response(response: &Response, url: &str, scope: &str) -> FetchError 
         return FetchError::Fatal(format!("{detail}; {SWAP_ADVICE}{wrong_path}"));
     }
     match response.status {
-        429 => errors::throttled(response, detail),
         401 => FetchError::Unauthorized(format!(
             "{detail}; the service refused the token for {scope}: the app registration needs the \
              Office 365 Exchange Online application permission {PERMISSION} with admin consent, \
@@ -60,8 +61,8 @@ pub fn from_response(response: &Response, url: &str, scope: &str) -> FetchError 
              role that may read reports, such as Global Reader or Security Reader (Entra admin \
              center > Roles and administrators)"
         )),
-        408 | 500..=599 => FetchError::Transient(detail),
-        _ => FetchError::BadRequest(detail),
+        // 429 (with its Retry-After), 408 and 5xx, other refusals.
+        _ => by_status(response, detail),
     }
 }
 
@@ -88,6 +89,8 @@ fn is_retirement(response: &Response, api: &ApiError) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use connector_sdk::testkit::response;
+
     use super::*;
 
     const URL: &str = "https://reports.office365.com/ecp/reportingwebservice/reporting.svc/MessageTrace?$format=Json";
@@ -101,15 +104,7 @@ mod tests {
     }
 
     fn raw(status: u16, headers: &[(&str, &str)], body: &str) -> FetchError {
-        let response = Response {
-            status,
-            headers: headers
-                .iter()
-                .map(|(n, v)| (n.to_ascii_lowercase(), v.to_string()))
-                .collect(),
-            body: body.as_bytes().to_vec(),
-        };
-        from_response(&response, URL, SCOPE)
+        from_response(&response(status, headers, body), URL, SCOPE)
     }
 
     fn fatal(e: FetchError) -> String {

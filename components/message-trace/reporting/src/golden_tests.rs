@@ -25,8 +25,8 @@ fn check(case: &str) -> Value {
     let out =
         step::page(&mut api, &cx, &reporting, &item).unwrap_or_else(|e| panic!("{case}: {e:?}"));
     let records = reporting.parse_page(body.as_bytes()).unwrap().records;
-    let observed = testkit::observe(case, &records, &out);
-    testkit::compare(case, &observed);
+    let observed = testkit::GOLDEN.observe(case, &records, &out);
+    testkit::GOLDEN.compare(case, &observed);
     observed
 }
 

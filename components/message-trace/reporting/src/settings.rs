@@ -2,13 +2,14 @@
 //! (`EXCHANGE_REPORTING_API`, `EXCHANGE_REPORTING_SCOPE`), so that an
 //! existing deployment switches over without touching its app settings.
 
+use connector_sdk::url::Origin;
 use connector_sdk::{
     ConfigError, Endpoint, FetchError, Info, Setting, SettingDoc, SettingKind, settings,
 };
 use message_trace_core::duration::DAY_MS;
 use message_trace_core::settings::{self as shared_settings, About, Limits, Shared};
 use message_trace_core::step::Source;
-use message_trace_core::urls::{self, Origin};
+use message_trace_core::urls;
 
 use crate::source::Reporting;
 
@@ -45,7 +46,7 @@ impl Config {
     /// Reads and validates the settings; absent ones take their defaults.
     pub fn from_settings(values: &[Setting]) -> Result<Config, ConfigError> {
         let base = settings::get(values, API_BASE).unwrap_or(DEFAULT_API_BASE);
-        let origin = Origin::of_base(API_BASE, base)?;
+        let origin = Origin::of_base(API_BASE, base, None)?;
         let scope = settings::get(values, SCOPE).unwrap_or(DEFAULT_SCOPE);
         if settings::authority_of(SCOPE, scope).is_err() || scope.contains(char::is_whitespace) {
             return Err(settings::invalid(
@@ -63,7 +64,7 @@ impl Config {
 
     /// [`Config::from_settings`] for `plan` and `step`.
     pub fn for_call(values: &[Setting]) -> Result<Config, FetchError> {
-        shared_settings::for_call(Config::from_settings(values))
+        settings::for_call(Config::from_settings(values))
     }
 }
 
@@ -128,19 +129,10 @@ fn docs() -> Vec<SettingDoc> {
 
 #[cfg(test)]
 mod tests {
+    use connector_sdk::testkit::settings as set;
     use message_trace_core::duration::{HOUR_MS, MINUTE_MS};
 
     use super::*;
-
-    fn set(pairs: &[(&str, &str)]) -> Vec<Setting> {
-        pairs
-            .iter()
-            .map(|(n, v)| Setting {
-                name: n.to_string(),
-                value: v.to_string(),
-            })
-            .collect()
-    }
 
     #[test]
     fn describe_with_no_settings_uses_the_seeds_defaults() {

@@ -11,10 +11,11 @@
 
 use connector_sdk::FetchError;
 use connector_sdk::http::{self, Response};
+use connector_sdk::time::{from_millis, parse_millis};
+use connector_sdk::url::Origin;
 use message_trace_core::normalize::{self, Received, Trace};
 use message_trace_core::step::{Page, Source};
 use message_trace_core::time;
-use message_trace_core::urls::Origin;
 use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -167,12 +168,12 @@ impl Source for Reporting {
             serde_json::from_str(raw.get()).map_err(|e| format!("cannot be read ({e})"))?;
         let received = match &f.received {
             None | Some(Value::Null) => Received::Missing,
-            Some(Value::String(text)) => odata_date(text)
-                .or_else(|| time::parse_millis(text))
-                .map_or_else(
+            Some(Value::String(text)) => {
+                odata_date(text).or_else(|| parse_millis(text)).map_or_else(
                     || Received::Unreadable(format!("Received `{text}`")),
                     Received::At,
-                ),
+                )
+            }
             Some(other) => Received::Unreadable(format!("Received {other}")),
         };
         Ok(Trace {
@@ -210,7 +211,7 @@ pub fn odata_date(text: &str) -> Option<i64> {
             && offset.starts_with(['+', '-'])
             && offset[1..].bytes().all(|b| b.is_ascii_digit()));
     let ms: i64 = number.parse().ok()?;
-    (offset_ok && time::from_millis(ms).is_some()).then_some(ms)
+    (offset_ok && from_millis(ms).is_some()).then_some(ms)
 }
 
 #[cfg(test)]

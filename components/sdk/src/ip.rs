@@ -1,10 +1,11 @@
-//! Client IP addresses as the workloads write them, cleaned into a bare
+//! Client IP addresses as Microsoft's APIs write them, cleaned into a bare
 //! address.
 //!
 //! Exchange writes `[2001:db8::5]:51234` or `1.2.3.4:5678`, Entra ID a bare
-//! address, SharePoint sometimes an empty string. Consumers (a SIEM
-//! matching on `clientIp`) want just the address, so the envelope carries
-//! the cleaned form and the record keeps the original.
+//! address, SharePoint sometimes an empty string; the message trace APIs
+//! (`fromIP`, `toIP`) much the same. Consumers (a SIEM matching on
+//! `clientIp` or `fromIp`) want just the address, so every envelope carries
+//! the cleaned form, by this one rule, and the record keeps the original.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -40,26 +41,31 @@ mod tests {
 
     #[test]
     fn ports_and_brackets_are_removed() {
-        assert_eq!(clean("1.2.3.4:5678").as_deref(), Some("1.2.3.4"));
-        assert_eq!(clean("[2001:db8::1]:443").as_deref(), Some("2001:db8::1"));
-        assert_eq!(clean("[2001:db8::1]").as_deref(), Some("2001:db8::1"));
-        assert_eq!(
-            clean("::ffff:1.2.3.4:80").as_deref(),
-            Some("::ffff:1.2.3.4")
-        );
-        assert_eq!(clean(" 10.0.0.1 ").as_deref(), Some("10.0.0.1"));
+        for (raw, address) in [
+            ("1.2.3.4:5678", "1.2.3.4"),
+            ("1.2.3.4:25", "1.2.3.4"),
+            ("[2001:db8::1]:443", "2001:db8::1"),
+            ("[2001:db8::1]", "2001:db8::1"),
+            ("::ffff:1.2.3.4:80", "::ffff:1.2.3.4"),
+            (" 10.0.0.1 ", "10.0.0.1"),
+        ] {
+            assert_eq!(clean(raw).as_deref(), Some(address), "{raw}");
+        }
     }
 
     #[test]
     fn bare_addresses_stay_intact() {
-        assert_eq!(clean("2001:db8::1").as_deref(), Some("2001:db8::1"));
-        assert_eq!(clean("::ffff:1.2.3.4").as_deref(), Some("::ffff:1.2.3.4"));
-        assert_eq!(clean("1.2.3.4").as_deref(), Some("1.2.3.4"));
-        // Eight groups: the last one is part of the address, not a port.
-        assert_eq!(
-            clean("2001:db8:0:0:0:0:0:443").as_deref(),
-            Some("2001:db8:0:0:0:0:0:443")
-        );
+        for raw in [
+            "2001:db8::1",
+            "2a01:111:f403:c200::1",
+            "::ffff:1.2.3.4",
+            "1.2.3.4",
+            "40.107.22.35",
+            // Eight groups: the last one is part of the address, not a port.
+            "2001:db8:0:0:0:0:0:443",
+        ] {
+            assert_eq!(clean(raw).as_deref(), Some(raw));
+        }
     }
 
     #[test]
@@ -68,7 +74,9 @@ mod tests {
             "",
             "  ",
             "<null>",
+            "null",
             "unknown",
+            "300.1.1.1",
             "1.2.3.4:",
             "1.2.3.4:http",
             "[2001:db8::1",
