@@ -287,14 +287,7 @@ impl Runtime {
             endpoints: Vec::new(),
         });
         let _slot = self.slots.acquire().await;
-        let (state, _probe) = InvocationState::new(
-            offline_gate(),
-            policy,
-            self.config.memory_limit,
-            self.config.guest_log_limit,
-        );
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.limits);
+        let (mut store, _probe) = self.new_store(offline_gate(), policy);
         component
             .pre
             .instantiate_async(&mut store)
@@ -305,6 +298,26 @@ impl Runtime {
                 function: "instantiate",
                 message: format!("{e:#}"),
             })
+    }
+
+    /// A fresh store for one call: the sandbox state, the limiter, and
+    /// yielding at every epoch tick so that deadlines fire even while the
+    /// guest spins.
+    fn new_store(
+        &self,
+        gate: Arc<Gate>,
+        policy: Arc<GatePolicy>,
+    ) -> (Store<InvocationState>, super::state::InvocationProbe) {
+        let (state, probe) = InvocationState::new(
+            gate,
+            policy,
+            self.config.memory_limit,
+            self.config.guest_log_limit,
+        );
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        store.epoch_deadline_async_yield_and_update(1);
+        (store, probe)
     }
 
     async fn invoke(
@@ -318,17 +331,7 @@ impl Runtime {
         let name = policy.component.to_string();
         // Waiting for a free slot is not part of the call's deadline.
         let _slot = self.slots.acquire().await;
-        let (state, probe) = InvocationState::new(
-            gate,
-            policy,
-            self.config.memory_limit,
-            self.config.guest_log_limit,
-        );
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.limits);
-        // Yield to the executor at every epoch tick, so that the deadline
-        // below fires even while the guest spins.
-        store.epoch_deadline_async_yield_and_update(1);
+        let (mut store, probe) = self.new_store(gate, policy);
         let run = async {
             let source = component.pre.instantiate_async(&mut store).await?;
             let guest = source.o365_connector_connector();

@@ -306,3 +306,17 @@ async fn many_invocations_run_at_once_each_in_its_own_sandbox() {
     ids.dedup();
     assert_eq!(ids.len(), 48);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instantiating_alone_works_once_the_epoch_has_moved_on() {
+    let rt = runtime(64, Duration::from_secs(30));
+    let tb = testbed(&rt).await;
+    // The epoch ticks every 10 ms; a store must not start with a deadline
+    // that has already passed.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for _ in 0..10 {
+        rt.instantiate_only(&tb)
+            .await
+            .expect("instantiation succeeds");
+    }
+}
