@@ -14,6 +14,16 @@ pub fn filter_format(ms: i64) -> Option<String> {
     from_millis(ms).map(rfc3339_seconds)
 }
 
+/// [`filter_format`] for a window bound of a page item, with the error both
+/// versions give when the bound is no date.
+pub fn filter_bound(ms: i64) -> Result<String, connector_sdk::FetchError> {
+    filter_format(ms).ok_or_else(|| {
+        connector_sdk::FetchError::Fatal(format!(
+            "page item: window bound {ms} ms lies outside the years 1-9999"
+        ))
+    })
+}
+
 /// `ms` rounded down to a whole second.
 pub fn floor_second(ms: i64) -> i64 {
     ms - ms.rem_euclid(1000)

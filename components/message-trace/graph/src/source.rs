@@ -92,17 +92,10 @@ impl Source for Graph {
     /// whole seconds, the end rounded up (the step drops what lies at or
     /// after the exact end), then `$top`.
     fn first_page_url(&self, start: i64, end: i64) -> Result<String, FetchError> {
-        let format = |ms: i64| {
-            time::filter_format(ms).ok_or_else(|| {
-                FetchError::Fatal(format!(
-                    "page item: window bound {ms} ms lies outside the years 1-9999"
-                ))
-            })
-        };
         let filter = format!(
             "receivedDateTime ge {} and receivedDateTime le {}",
-            format(start)?,
-            format(time::ceil_second(end))?
+            time::filter_bound(start)?,
+            time::filter_bound(time::ceil_second(end))?
         );
         Ok(format!(
             "{}{PATH}?$filter={}&$top={}",
