@@ -16,6 +16,7 @@
 
 pub mod checkpoint;
 pub mod cli;
+pub mod fmt;
 pub mod gate;
 pub mod pipeline;
 pub mod runtime;

@@ -87,3 +87,67 @@ pub fn events_published(source: &str, tenant: &str, count: u64) {
         false,
     );
 }
+
+/// An item failed too often and was set aside: the window moved on without
+/// it. Its data is missing until an operator retries it.
+pub fn item_set_aside(source: &str, tenant: &str, key: &str, attempts: u32, cause: &str) {
+    add(
+        "items_lost",
+        &[
+            ("source", source),
+            ("tenant", tenant),
+            ("reason", "set-aside"),
+        ],
+        1.0,
+        false,
+    );
+    tracing::error!(
+        source,
+        tenant,
+        key,
+        attempts,
+        metric = "items_lost",
+        reason = "set-aside",
+        "DATA MISSING: work item {key} failed in {attempts} attempts and was set aside so the rest \
+         can go on: {cause}. Fix the cause, then run `o365-host set-aside retry --sources {source}`."
+    );
+}
+
+/// An item can never be fetched (its content expired at the source).
+pub fn item_lost(source: &str, tenant: &str, reason: &str, key: &str) {
+    add(
+        "items_lost",
+        &[("source", source), ("tenant", tenant), ("reason", reason)],
+        1.0,
+        false,
+    );
+    tracing::error!(
+        source,
+        tenant,
+        key,
+        metric = "items_lost",
+        reason,
+        "DATA LOSS: work item {key} can no longer be fetched ({reason})"
+    );
+}
+
+/// An event kind lags behind the window (a subscription still starting, a
+/// permission missing): its events for the span are not yet published.
+pub fn kind_behind(source: &str, tenant: &str, kind: &str, reason: &str, seconds: u64) {
+    add(
+        "kind_behind_seconds",
+        &[("source", source), ("tenant", tenant), ("kind", kind)],
+        seconds as f64,
+        true,
+    );
+    tracing::warn!(
+        source,
+        tenant,
+        kind,
+        reason,
+        metric = "kind_behind_seconds",
+        value = seconds,
+        "{kind} is {} behind ({reason}); its window stays open until it catches up",
+        crate::fmt::human_ms(seconds.saturating_mul(1000))
+    );
+}

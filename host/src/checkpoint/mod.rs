@@ -19,13 +19,20 @@
 
 mod legacy;
 mod local;
+mod set_aside;
 
 pub use legacy::import_legacy_timestamp;
 pub use local::{LocalLease, LocalStore};
+pub use set_aside::{Failure, SetAsideItem};
 
 use crate::runtime::{TimeWindow, WorkItem};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+
+/// How long a set-aside item stays listed: longer than any source keeps
+/// data (Graph message traces: 90 days), so an operator sees every loss
+/// until nothing of it could be fetched any more.
+pub const SET_ASIDE_KEPT_MS: i64 = 100 * 24 * 3_600_000;
 
 /// The on-disk format version of [`Checkpoint`].
 pub const FORMAT: u32 = 1;
@@ -52,6 +59,14 @@ pub struct Checkpoint {
     /// The connector's own state from its last `plan`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub component_state: Option<String>,
+    /// Work items that failed for good, kept with their cause until an
+    /// operator retries them (`o365-host set-aside retry`) or they age out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub set_aside: Vec<SetAsideItem>,
+    /// Set-aside items an operator asked to retry: the next cycle runs them
+    /// before anything else.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retry: Vec<StoredItem>,
     /// When this checkpoint was written (ms).
     pub updated_at: i64,
 }
@@ -66,6 +81,10 @@ pub struct SliceProgress {
     pub end: i64,
     /// Work planned or found but not yet published.
     pub outstanding: Vec<StoredItem>,
+    /// Items of `outstanding` that failed in earlier cycles, by key: how
+    /// often and why. An item that keeps failing is set aside.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub failures: BTreeMap<String, Failure>,
 }
 
 impl SliceProgress {
@@ -125,10 +144,20 @@ impl Checkpoint {
         }
     }
 
-    /// Drops remembered keys and event ids whose expiry is past.
+    /// Drops remembered keys and event ids whose expiry is past, and
+    /// set-aside items older than [`SET_ASIDE_KEPT_MS`].
     pub fn prune(&mut self, now: i64) {
         self.remembered.retain(|_, expiry| *expiry > now);
         self.recent_events.retain(|_, expiry| *expiry > now);
+        self.set_aside
+            .retain(|e| e.set_aside_at.saturating_add(SET_ASIDE_KEPT_MS) > now);
+    }
+
+    /// Adds an item to the set-aside list, replacing an entry with the same
+    /// key (an item set aside again after a retry keeps one entry).
+    pub fn set_item_aside(&mut self, entry: SetAsideItem) {
+        self.set_aside.retain(|e| e.item.key != entry.item.key);
+        self.set_aside.push(entry);
     }
 }
 

@@ -80,6 +80,10 @@ pub struct DeploymentArgs {
     /// Work items running at once per cycle.
     #[arg(long, env = "O365_CONCURRENCY", default_value_t = 32)]
     pub concurrency: usize,
+    /// Cycles in which a work item may fail before it is set aside (listed
+    /// by `o365-host set-aside list`) and the window moves on without it.
+    #[arg(long, env = "O365_SET_ASIDE_AFTER", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub set_aside_after: u32,
     #[command(flatten)]
     pub runtime: RuntimeArgs,
     #[command(flatten)]
@@ -106,6 +110,7 @@ impl DeploymentArgs {
             state_dir,
             out_dir,
             concurrency,
+            set_aside_after: 3,
             runtime: RuntimeArgs {
                 memory_mb: 512,
                 deadline: std::time::Duration::from_secs(300),
@@ -218,6 +223,7 @@ impl Deployment {
                     concurrency: args.concurrency.max(1),
                     ..PipelineOptions::default()
                 },
+                set_aside_after: args.set_aside_after,
                 ..CycleOptions::default()
             },
         })
@@ -347,7 +353,20 @@ pub fn print_report(report: &CycleReport) {
         let counters: Vec<String> = s.counters.iter().map(|(k, v)| format!("{k} {v}")).collect();
         eprintln!("  {}", counters.join(", "));
     }
+    for (kind, lag) in &s.lagging {
+        eprintln!(
+            "  behind: {kind} is {} behind ({}); its window stays open until it catches up",
+            crate::fmt::human_ms(lag.seconds.saturating_mul(1000)),
+            lag.reason
+        );
+    }
     for failure in s.failures.iter().take(10) {
         eprintln!("  failed: {failure}");
+    }
+    if s.set_aside > 0 || report.set_aside_total > 0 {
+        eprintln!(
+            "  set aside: {} item(s) this cycle, {} waiting; `o365-host set-aside list` shows them and why",
+            s.set_aside, report.set_aside_total
+        );
     }
 }

@@ -3,7 +3,6 @@
 use super::args::RuntimeArgs;
 use crate::runtime::{LoadedComponent, Runtime, SettingKind};
 use std::path::Path;
-use std::time::Duration;
 
 /// Loads `file` and prints what it is, or why it is not a connector.
 pub async fn inspect(file: &Path, runtime_args: &RuntimeArgs, json: bool) -> anyhow::Result<()> {
@@ -28,22 +27,7 @@ fn kind_name(kind: SettingKind) -> &'static str {
     }
 }
 
-/// A duration in the largest whole unit: `24h`, `7d`, `90s`.
-pub fn human_ms(ms: u64) -> String {
-    let d = Duration::from_millis(ms);
-    let s = d.as_secs();
-    if !ms.is_multiple_of(1000) {
-        format!("{ms}ms")
-    } else if s != 0 && s.is_multiple_of(86_400) {
-        format!("{}d", s / 86_400)
-    } else if s != 0 && s.is_multiple_of(3600) {
-        format!("{}h", s / 3600)
-    } else if s != 0 && s.is_multiple_of(60) {
-        format!("{}m", s / 60)
-    } else {
-        format!("{s}s")
-    }
-}
+pub use crate::fmt::human_ms;
 
 fn render(c: &LoadedComponent) -> String {
     let i = &c.info;

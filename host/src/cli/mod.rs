@@ -9,6 +9,7 @@ mod deployment;
 mod harness;
 mod inspect;
 mod once;
+mod set_aside;
 
 pub use args::{NetworkArgs, RuntimeArgs, TokenArgs};
 pub use deployment::{Deployment, DeploymentArgs, KNOWN_SOURCES};
@@ -46,6 +47,9 @@ pub enum Command {
     Once(Box<DeploymentArgs>),
     /// Run cycles on each source's schedule until stopped.
     Run(Box<DeploymentArgs>),
+    /// Work items that failed too often and were set aside: list or retry.
+    #[command(subcommand)]
+    SetAside(set_aside::SetAsideCommand),
     /// Run the simulator of the Microsoft APIs on its own.
     Simulate(o365_simulator::SimulateArgs),
     /// Work with component files.
@@ -107,6 +111,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => Ok(exit_code(demo::demo(args).await?)),
         Command::Once(args) => Ok(exit_code(once::once(&args).await?)),
         Command::Run(args) => once::run(&args).await.map(|_| ExitCode::SUCCESS),
+        Command::SetAside(command) => set_aside::run(command).await.map(exit_code),
         Command::Simulate(args) => o365_simulator::run_cli(args)
             .await
             .map(|_| ExitCode::SUCCESS),

@@ -4,16 +4,31 @@
 use super::deployment::{Deployment, DeploymentArgs, print_report};
 use chrono::Utc;
 
-/// Runs one cycle of each source; whether all completed.
+/// Runs one cycle of each source, every source even when one fails;
+/// whether all completed.
 pub async fn once(args: &DeploymentArgs) -> anyhow::Result<bool> {
     let deployment = Deployment::build(args).await?;
+    Ok(cycle_all(&deployment).await)
+}
+
+/// One cycle of each source of `deployment`, reported; a source that fails
+/// does not keep the others from running. Whether all completed.
+pub async fn cycle_all(deployment: &Deployment) -> bool {
     let mut complete = true;
     for scheduled in &deployment.sources {
-        let report = deployment.cycle(&scheduled.source).await?;
-        print_report(&report);
-        complete &= report.complete || report.skipped_busy;
+        match deployment.cycle(&scheduled.source).await {
+            Ok(report) => {
+                print_report(&report);
+                complete &= report.complete || report.skipped_busy;
+            }
+            Err(e) => {
+                tracing::error!(source = %scheduled.source.name, "cycle failed: {e:#}");
+                eprintln!("{}: FAILED — {e:#}", scheduled.source.name);
+                complete = false;
+            }
+        }
     }
-    Ok(complete)
+    complete
 }
 
 /// Runs cycles on schedule until Ctrl-C. A failed cycle is reported and the

@@ -1,13 +1,20 @@
 //! One cycle for one tenant and source: take the lease, read the checkpoint
-//! (or import the seed's), finish a slice left in progress, then fetch every
-//! slice up to `now - min-age`, advancing the checkpoint after each one only
-//! once the sink acknowledged all its events.
+//! (or import the seed's), run the set-aside items an operator asked to
+//! retry, finish a slice left in progress, then fetch every slice up to
+//! `now - min-age`, advancing the checkpoint after each one only once the
+//! sink acknowledged all its events.
+//!
+//! An item that fails in `set_aside_after` cycles is set aside with its cause
+//! (see `checkpoint::SetAsideItem`) so that one item that never succeeds
+//! cannot hold the tenant until its data ages out; failures of the
+//! credentials are never set aside, since every item would fail alike.
 
 use super::progress::Progress;
-use super::runner::{PipelineOptions, SliceStart, Summary, run_slice};
+use super::runner::{FailedItem, PipelineOptions, SliceStart, Summary, run_slice};
 use super::window::{coverage, slices};
 use crate::checkpoint::{
-    Checkpoint, CheckpointStore, LocalStore, SliceProgress, StoredItem, import_legacy_timestamp,
+    Checkpoint, CheckpointStore, LocalStore, SetAsideItem, SliceProgress, StoredItem,
+    import_legacy_timestamp,
 };
 use crate::gate::{Gate, GatePolicy};
 use crate::runtime::{
@@ -53,6 +60,9 @@ pub struct CycleOptions {
     /// Where a source with no checkpoint at all starts (the seed looked 24
     /// hours back).
     pub first_run_lookback: Duration,
+    /// Cycles in which an item may fail before it is set aside and the
+    /// window moves on without it (`O365_SET_ASIDE_AFTER`).
+    pub set_aside_after: u32,
 }
 
 impl Default for CycleOptions {
@@ -61,6 +71,7 @@ impl Default for CycleOptions {
             pipeline: PipelineOptions::default(),
             save_interval: Duration::from_millis(200),
             first_run_lookback: Duration::from_secs(24 * 3600),
+            set_aside_after: 3,
         }
     }
 }
@@ -75,7 +86,8 @@ pub struct CycleReport {
     pub tenant: String,
     /// Another instance held the lease: nothing was done.
     pub skipped_busy: bool,
-    /// Everything up to `now - min-age` is published.
+    /// Everything up to `now - min-age` is published, no event kind lags
+    /// behind, and nothing was set aside in this cycle.
     pub complete: bool,
     /// Slices finished in this cycle.
     pub slices_done: usize,
@@ -85,6 +97,8 @@ pub struct CycleReport {
     pub high_water_mark: i64,
     /// A span older than the source keeps, which could not be fetched.
     pub unrecoverable: Option<(i64, i64)>,
+    /// Items waiting in the set-aside list after this cycle.
+    pub set_aside_total: usize,
     /// Counts.
     pub summary: Summary,
     /// Wall time.
@@ -134,73 +148,30 @@ pub async fn run_cycle(
         dedup_horizon: source.info.dedup_horizon as i64,
         interval: options.save_interval,
         last_save: Instant::now(),
+        retrying: false,
     };
-
-    // A slice a previous cycle left unfinished comes first.
-    if let Some(slice) = progress.checkpoint.slice.clone() {
-        tracing::info!(source = %source.name, tenant, outstanding = slice.outstanding.len(), "resuming an unfinished slice");
-        let items = slice
-            .outstanding
-            .iter()
-            .cloned()
-            .map(WorkItem::from)
-            .collect();
-        if !run_one(
-            runtime,
-            source,
-            &call,
-            slice.window(),
-            SliceStart::Resume(items),
-            sink,
-            options,
-            &mut progress,
-            &mut report,
-        )
-        .await?
-        {
-            return Ok(finish(report, &progress, started));
+    let mut cycle = Cycle {
+        runtime,
+        source,
+        call: &call,
+        sink,
+        options,
+        progress: &mut progress,
+        report: &mut report,
+    };
+    if cycle.run().await? {
+        // Persist the pruned memory and state even when there was nothing to do.
+        if cycle.report.slices_total == 0 {
+            cycle.progress.save(Vec::new()).await?;
         }
+        report.complete = progress.checkpoint.slice.is_none()
+            && report.summary.failures.is_empty()
+            && report.summary.lagging.is_empty()
+            && report.summary.set_aside == 0;
     }
-
-    let plan = coverage(progress.checkpoint.high_water_mark, now_ms, &source.info);
-    if let Some(lost) = plan.unrecoverable {
-        telemetry::unrecoverable_span(&source.name, tenant, lost.start, lost.end);
-        report.unrecoverable = Some((lost.start, lost.end));
-        progress.checkpoint.high_water_mark = lost.end;
+    for (kind, lag) in &report.summary.lagging {
+        telemetry::kind_behind(&source.name, tenant, kind, &lag.reason, lag.seconds);
     }
-    let windows = plan
-        .fetch
-        .map(|w| slices(w, source.info.max_window))
-        .unwrap_or_default();
-    report.slices_total += windows.len();
-    for window in windows {
-        let state = progress.checkpoint.component_state.clone();
-        progress.checkpoint.slice = Some(SliceProgress {
-            start: window.start,
-            end: window.end,
-            outstanding: Vec::new(),
-        });
-        if !run_one(
-            runtime,
-            source,
-            &call,
-            window,
-            SliceStart::Plan(state),
-            sink,
-            options,
-            &mut progress,
-            &mut report,
-        )
-        .await?
-        {
-            break;
-        }
-    }
-    // Persist the pruned memory and state even when there was nothing to do.
-    if report.slices_total == 0 {
-        progress.save(Vec::new()).await?;
-    }
-    report.complete = progress.checkpoint.slice.is_none() && report.summary.failures.is_empty();
     Ok(finish(report, &progress, started))
 }
 
@@ -210,54 +181,271 @@ fn finish(
     started: Instant,
 ) -> CycleReport {
     report.high_water_mark = progress.checkpoint.high_water_mark;
+    report.set_aside_total = progress.checkpoint.set_aside.len();
     report.seconds = started.elapsed().as_secs_f64();
     report
 }
 
-/// Runs one slice and moves the checkpoint; whether the cycle may go on.
-#[allow(clippy::too_many_arguments)]
-async fn run_one(
-    runtime: &Arc<Runtime>,
-    source: &Source,
-    call: &CallContext,
-    window: TimeWindow,
-    start: SliceStart,
-    sink: &mut dyn EventSink,
-    options: &CycleOptions,
-    progress: &mut CheckpointProgress<'_>,
-    report: &mut CycleReport,
-) -> anyhow::Result<bool> {
-    report.slices_total += usize::from(matches!(start, SliceStart::Resume(_)));
-    let outcome = run_slice(
-        runtime,
-        &source.component,
-        call,
-        window,
-        start,
-        sink,
-        &options.pipeline,
-        progress,
-        &mut report.summary,
-    )
-    .await?;
-    if outcome.state.is_some() {
-        progress.checkpoint.component_state = outcome.state;
-    }
-    if outcome.complete {
-        progress.checkpoint.high_water_mark = window.end;
-        progress.checkpoint.slice = None;
-        progress.save(Vec::new()).await?;
-        report.slices_done += 1;
-        telemetry::checkpoint_advanced(&source.name, &call.tenant, window.end, call.now_ms);
-        Ok(true)
-    } else {
-        if outcome.outstanding.is_empty() {
-            // Planning failed: plan the slice again next cycle.
-            progress.checkpoint.slice = None;
+/// One cycle in progress: what every step of it shares.
+struct Cycle<'a, 'p> {
+    runtime: &'a Arc<Runtime>,
+    source: &'a Source,
+    call: &'a CallContext,
+    sink: &'a mut dyn EventSink,
+    options: &'a CycleOptions,
+    progress: &'a mut CheckpointProgress<'p>,
+    report: &'a mut CycleReport,
+}
+
+impl Cycle<'_, '_> {
+    /// Retried items, then a slice left unfinished, then every new slice up
+    /// to `now - min-age`; whether the cycle got to the end.
+    async fn run(&mut self) -> anyhow::Result<bool> {
+        self.run_retries().await?;
+
+        // A slice a previous cycle left unfinished comes first.
+        if let Some(slice) = self.progress.checkpoint.slice.clone() {
+            tracing::info!(source = %self.source.name, tenant = %self.call.tenant, outstanding = slice.outstanding.len(), "resuming an unfinished slice");
+            let items = slice
+                .outstanding
+                .iter()
+                .cloned()
+                .map(WorkItem::from)
+                .collect();
+            self.report.slices_total += 1;
+            if !self
+                .run_slice(slice.window(), SliceStart::Resume(items))
+                .await?
+            {
+                return Ok(false);
+            }
         }
-        progress.save(outcome.outstanding).await?;
-        tracing::error!(source = %source.name, tenant = %call.tenant, "slice not finished; the checkpoint stays before it and the next cycle retries it");
-        Ok(false)
+
+        let info = &self.source.info;
+        let plan = coverage(
+            self.progress.checkpoint.high_water_mark,
+            self.call.now_ms,
+            info,
+        );
+        if let Some(lost) = plan.unrecoverable {
+            telemetry::unrecoverable_span(
+                &self.source.name,
+                &self.call.tenant,
+                lost.start,
+                lost.end,
+            );
+            self.report.unrecoverable = Some((lost.start, lost.end));
+            self.progress.checkpoint.high_water_mark = lost.end;
+        }
+        let windows = plan
+            .fetch
+            .map(|w| slices(w, info.max_window))
+            .unwrap_or_default();
+        self.report.slices_total += windows.len();
+        for window in windows {
+            let state = self.progress.checkpoint.component_state.clone();
+            self.progress.checkpoint.slice = Some(SliceProgress {
+                start: window.start,
+                end: window.end,
+                outstanding: Vec::new(),
+                failures: Default::default(),
+            });
+            if !self.run_slice(window, SliceStart::Plan(state)).await? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Runs the items an operator asked to retry (they stay in the
+    /// set-aside list meanwhile): what succeeds leaves the list, what fails
+    /// again stays in it with one more attempt and the new cause.
+    async fn run_retries(&mut self) -> anyhow::Result<()> {
+        let retry = std::mem::take(&mut self.progress.checkpoint.retry);
+        if retry.is_empty() {
+            return Ok(());
+        }
+        // Outstanding retries are written back by `save` until they finish.
+        self.progress.checkpoint.retry = retry.clone();
+        let keys: Vec<String> = retry.iter().map(|i| i.key.clone()).collect();
+        let items: Vec<WorkItem> = retry.into_iter().map(WorkItem::from).collect();
+        tracing::info!(source = %self.source.name, tenant = %self.call.tenant, items = items.len(), "retrying set-aside items");
+        let window = TimeWindow {
+            start: self.progress.checkpoint.high_water_mark,
+            end: self.progress.checkpoint.high_water_mark,
+        };
+        self.progress.retrying = true;
+        let outcome = self.execute(window, SliceStart::Resume(items)).await;
+        self.progress.retrying = false;
+        let outcome = outcome?;
+        let mut still_failing = std::collections::HashSet::new();
+        for failed in outcome.failed {
+            still_failing.insert(failed.item.key.clone());
+            let attempts = self.previous_attempts(&failed.item.key).saturating_add(1);
+            self.set_aside(failed, attempts, window);
+        }
+        for gone in outcome.expired {
+            still_failing.insert(gone.item.key.clone());
+            self.set_aside_expired(gone, window);
+        }
+        let recovered: std::collections::HashSet<&String> = keys
+            .iter()
+            .filter(|k| !still_failing.contains(*k))
+            .collect();
+        self.progress
+            .checkpoint
+            .set_aside
+            .retain(|e| !recovered.contains(&e.item.key));
+        tracing::info!(source = %self.source.name, tenant = %self.call.tenant, recovered = recovered.len(), failed_again = still_failing.len(), "set-aside items retried");
+        self.progress.checkpoint.retry.clear();
+        self.progress.save_now().await
+    }
+
+    /// Runs one slice, settles its failures and moves the checkpoint;
+    /// whether the cycle may go on.
+    async fn run_slice(&mut self, window: TimeWindow, start: SliceStart) -> anyhow::Result<bool> {
+        let outcome = self.execute(window, start).await?;
+        if outcome.state.is_some() {
+            self.progress.checkpoint.component_state = outcome.state;
+        }
+        if !outcome.planned {
+            // Planning failed: plan the slice again next cycle.
+            self.progress.checkpoint.slice = None;
+            self.progress.save(Vec::new()).await?;
+            tracing::error!(source = %self.source.name, tenant = %self.call.tenant, "planning failed; the checkpoint stays before the slice and the next cycle plans it again");
+            return Ok(false);
+        }
+        for gone in outcome.expired {
+            self.set_aside_expired(gone, window);
+        }
+        let still_failing = self.settle(outcome.failed, window);
+        if still_failing.is_empty() {
+            self.progress.checkpoint.high_water_mark = window.end;
+            self.progress.checkpoint.slice = None;
+            self.progress.save(Vec::new()).await?;
+            self.report.slices_done += 1;
+            telemetry::checkpoint_advanced(
+                &self.source.name,
+                &self.call.tenant,
+                window.end,
+                self.call.now_ms,
+            );
+            Ok(true)
+        } else {
+            self.progress.save(still_failing).await?;
+            tracing::error!(source = %self.source.name, tenant = %self.call.tenant, "slice not finished; the checkpoint stays before it and the next cycle retries what failed");
+            Ok(false)
+        }
+    }
+
+    async fn execute(
+        &mut self,
+        window: TimeWindow,
+        start: SliceStart,
+    ) -> anyhow::Result<super::runner::SliceOutcome> {
+        run_slice(
+            self.runtime,
+            &self.source.component,
+            self.call,
+            window,
+            start,
+            &mut *self.sink,
+            &self.options.pipeline,
+            &mut *self.progress,
+            &mut self.report.summary,
+        )
+        .await
+    }
+
+    /// Counts each failed item's attempts; sets aside those that failed
+    /// `set_aside_after` times (never for systemic failures, which would
+    /// fail every item alike). Returns the items that stay outstanding.
+    fn settle(&mut self, failed: Vec<FailedItem>, window: TimeWindow) -> Vec<WorkItem> {
+        let mut outstanding = Vec::new();
+        for failed in failed {
+            let Some(slice) = self.progress.checkpoint.slice.as_mut() else {
+                outstanding.push(failed.item);
+                continue;
+            };
+            let record = slice.failures.entry(failed.item.key.clone()).or_default();
+            record.attempts = record.attempts.saturating_add(1);
+            record.last_error = failed.error.clone();
+            let attempts = record.attempts;
+            if failed.systemic || attempts < self.options.set_aside_after {
+                outstanding.push(failed.item);
+            } else {
+                slice.failures.remove(&failed.item.key);
+                self.set_aside(failed, attempts, window);
+            }
+        }
+        if let Some(slice) = self.progress.checkpoint.slice.as_mut() {
+            let keys: std::collections::HashSet<&str> =
+                outstanding.iter().map(|i| i.key.as_str()).collect();
+            slice.failures.retain(|key, _| keys.contains(key.as_str()));
+        }
+        outstanding
+    }
+
+    fn set_aside(&mut self, failed: FailedItem, attempts: u32, window: TimeWindow) {
+        telemetry::item_set_aside(
+            &self.source.name,
+            &self.call.tenant,
+            &failed.item.key,
+            attempts,
+            &failed.error,
+        );
+        self.report.summary.set_aside += 1;
+        let entry = self.entry(failed, true, attempts, window);
+        self.progress.checkpoint.set_item_aside(entry);
+    }
+
+    fn set_aside_expired(&mut self, gone: FailedItem, window: TimeWindow) {
+        telemetry::item_lost(
+            &self.source.name,
+            &self.call.tenant,
+            "expired",
+            &gone.item.key,
+        );
+        let attempts = self.previous_attempts(&gone.item.key).saturating_add(1);
+        let entry = self.entry(gone, false, attempts, window);
+        self.progress.checkpoint.set_item_aside(entry);
+    }
+
+    /// A set-aside entry; an item set aside before keeps its original window.
+    fn entry(
+        &self,
+        failed: FailedItem,
+        retryable: bool,
+        attempts: u32,
+        window: TimeWindow,
+    ) -> SetAsideItem {
+        let (window_start, window_end) = self
+            .progress
+            .checkpoint
+            .set_aside
+            .iter()
+            .find(|e| e.item.key == failed.item.key)
+            .map(|e| (e.window_start, e.window_end))
+            .unwrap_or((window.start, window.end));
+        SetAsideItem {
+            item: StoredItem::from(&failed.item),
+            cause: failed.error,
+            retryable,
+            attempts,
+            window_start,
+            window_end,
+            set_aside_at: self.call.now_ms,
+        }
+    }
+
+    fn previous_attempts(&self, key: &str) -> u32 {
+        self.progress
+            .checkpoint
+            .set_aside
+            .iter()
+            .find(|e| e.item.key == key)
+            .map(|e| e.attempts)
+            .unwrap_or(0)
     }
 }
 
@@ -285,7 +473,7 @@ fn first_checkpoint(
             }
         },
         None => {
-            tracing::info!(source = %source.name, tenant, "first start: no checkpoint, starting {} back", crate::cli::human_ms(options.first_run_lookback.as_millis() as u64));
+            tracing::info!(source = %source.name, tenant, "first start: no checkpoint, starting {} back", crate::fmt::human_ms(options.first_run_lookback.as_millis() as u64));
             default
         }
     };
@@ -302,6 +490,20 @@ struct CheckpointProgress<'a> {
     dedup_horizon: i64,
     interval: Duration,
     last_save: Instant,
+    /// Outstanding work is the operator's retry list, not a slice's.
+    retrying: bool,
+}
+
+impl CheckpointProgress<'_> {
+    /// Writes the checkpoint as it stands.
+    async fn save_now(&mut self) -> anyhow::Result<()> {
+        self.checkpoint.prune(self.now_ms);
+        self.checkpoint.updated_at = chrono::Utc::now().timestamp_millis();
+        self.store
+            .save(self.source, self.tenant, &mut self.checkpoint)?;
+        self.last_save = Instant::now();
+        Ok(())
+    }
 }
 
 #[async_trait::async_trait]
@@ -350,14 +552,12 @@ impl Progress for CheckpointProgress<'_> {
     }
 
     async fn save(&mut self, outstanding: Vec<WorkItem>) -> anyhow::Result<()> {
-        if let Some(slice) = self.checkpoint.slice.as_mut() {
-            slice.outstanding = outstanding.iter().map(StoredItem::from).collect();
+        let stored = outstanding.iter().map(StoredItem::from).collect();
+        if self.retrying {
+            self.checkpoint.retry = stored;
+        } else if let Some(slice) = self.checkpoint.slice.as_mut() {
+            slice.outstanding = stored;
         }
-        self.checkpoint.prune(self.now_ms);
-        self.checkpoint.updated_at = chrono::Utc::now().timestamp_millis();
-        self.store
-            .save(self.source, self.tenant, &mut self.checkpoint)?;
-        self.last_save = Instant::now();
-        Ok(())
+        self.save_now().await
     }
 }

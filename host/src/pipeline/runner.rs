@@ -52,12 +52,44 @@ pub struct Summary {
     pub counters: BTreeMap<String, u64>,
     /// Items that failed for good, with why.
     pub failures: Vec<String>,
+    /// Items set aside after failing too often (see `checkpoint::SetAsideItem`).
+    pub set_aside: u64,
+    /// Event kinds the component reported as behind the window, by kind.
+    pub lagging: BTreeMap<String, Lag>,
 }
 
+/// An event kind the component could not bring up to the window's end (a
+/// subscription still starting, a permission missing), as it reported with a
+/// `lagging:<kind>:<reason>` counter.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Lag {
+    /// Why, in the component's words (`subscription-pending`).
+    pub reason: String,
+    /// How far behind the window's end, in seconds.
+    pub seconds: u64,
+}
+
+/// The counter prefix by which a component reports a lagging event kind:
+/// `lagging:<kind>:<reason>`, valued in seconds behind.
+pub const LAGGING_COUNTER: &str = "lagging:";
+
 impl Summary {
-    fn add_counters(&mut self, counters: &[crate::runtime::Counter]) {
+    /// Sums a call's counters into the summary; `lagging:` counters are
+    /// kept apart (the largest lag per kind), since lags do not add up.
+    pub fn add_counters(&mut self, counters: &[crate::runtime::Counter]) {
         for c in counters {
-            *self.counters.entry(c.name.clone()).or_default() += c.value;
+            if let Some(rest) = c.name.strip_prefix(LAGGING_COUNTER) {
+                let (kind, reason) = rest.split_once(':').unwrap_or((rest, "behind"));
+                let lag = self.lagging.entry(kind.to_string()).or_default();
+                if c.value >= lag.seconds {
+                    *lag = Lag {
+                        reason: reason.to_string(),
+                        seconds: c.value,
+                    };
+                }
+            } else {
+                *self.counters.entry(c.name.clone()).or_default() += c.value;
+            }
         }
     }
 }
@@ -71,14 +103,30 @@ pub enum SliceStart {
 }
 
 /// How a slice ended.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct SliceOutcome {
     /// Every item succeeded (or expired): the slice is fully published.
     pub complete: bool,
+    /// The slice was planned (or resumed); false when `plan` failed.
+    pub planned: bool,
     /// The component state `plan` returned, if it planned and returned one.
     pub state: Option<String>,
-    /// Work not published (failed items), when not complete.
-    pub outstanding: Vec<WorkItem>,
+    /// Items that failed for good in this run, with why.
+    pub failed: Vec<FailedItem>,
+    /// Items whose content had expired: never fetchable, counted as lost.
+    pub expired: Vec<FailedItem>,
+}
+
+/// A work item that did not succeed, and why.
+#[derive(Debug)]
+pub struct FailedItem {
+    /// The item.
+    pub item: WorkItem,
+    /// The error, as reported.
+    pub error: String,
+    /// The failure is the host's or the credentials' (see
+    /// `InvokeError::is_systemic`), not the item's.
+    pub systemic: bool,
 }
 
 struct Finished {
@@ -89,21 +137,50 @@ struct Finished {
 }
 
 /// Work waiting to run; a key is queued at most once per slice.
+///
+/// Planned items run in the order planned; the follow-up items of a step
+/// (the next listing page, the blobs it found) run *before* the rest, in the
+/// order the step gave them. So a page chain is finished before it can age
+/// past the source's retention, and the oldest slice's work is done first.
 #[derive(Default)]
 struct Queue {
     waiting: VecDeque<WorkItem>,
     seen: HashSet<String>,
     running: HashMap<String, WorkItem>,
-    failed: Vec<WorkItem>,
+    failed: Vec<FailedItem>,
 }
 
 impl Queue {
-    fn push(&mut self, item: WorkItem, progress: &dyn Progress, summary: &mut Summary) {
+    fn admit(&mut self, item: &WorkItem, progress: &dyn Progress, summary: &mut Summary) -> bool {
         if progress.is_done(&item.key) || !self.seen.insert(item.key.clone()) {
             summary.duplicate_items += 1;
             tracing::debug!(key = %item.key, "skipping a work item already done or queued");
+            false
         } else {
+            true
+        }
+    }
+
+    /// Queues planned work behind what is waiting.
+    fn push(&mut self, item: WorkItem, progress: &dyn Progress, summary: &mut Summary) {
+        if self.admit(&item, progress, summary) {
             self.waiting.push_back(item);
+        }
+    }
+
+    /// Queues a step's follow-up work ahead of what is waiting, in order.
+    fn push_follow_ups(
+        &mut self,
+        items: Vec<WorkItem>,
+        progress: &dyn Progress,
+        summary: &mut Summary,
+    ) {
+        let admitted: Vec<WorkItem> = items
+            .into_iter()
+            .filter(|item| self.admit(item, progress, summary))
+            .collect();
+        for item in admitted.into_iter().rev() {
+            self.waiting.push_front(item);
         }
     }
 
@@ -111,6 +188,7 @@ impl Queue {
     fn outstanding(&self) -> Vec<WorkItem> {
         self.failed
             .iter()
+            .map(|f| &f.item)
             .chain(self.running.values())
             .chain(self.waiting.iter())
             .cloned()
@@ -144,8 +222,10 @@ pub async fn run_slice(
                 None => {
                     return Ok(SliceOutcome {
                         complete: false,
+                        planned: false,
                         state: None,
-                        outstanding: Vec::new(),
+                        failed: Vec::new(),
+                        expired: Vec::new(),
                     });
                 }
             }
@@ -157,6 +237,7 @@ pub async fn run_slice(
     }
     progress.save(queue.outstanding()).await?;
 
+    let mut expired = Vec::new();
     let mut running: JoinSet<Finished> = JoinSet::new();
     loop {
         while running.len() < options.concurrency.max(1) {
@@ -193,9 +274,7 @@ pub async fn run_slice(
                 summary.events += events.len() as u64;
                 summary.items += 1;
                 summary.add_counters(&output.counters);
-                for next in output.next {
-                    queue.push(next, progress, summary);
-                }
+                queue.push_follow_ups(output.next, progress, summary);
                 progress.completed(&finished.item, call.now_ms);
             }
             Err(InvokeError::Failed {
@@ -205,11 +284,20 @@ pub async fn run_slice(
                 summary.expired += 1;
                 tracing::warn!(component = %component.name, tenant = %call.tenant, key = %finished.item.key, "content expired and is skipped: {message}");
                 progress.completed(&finished.item, call.now_ms);
+                expired.push(FailedItem {
+                    item: finished.item,
+                    error: message,
+                    systemic: false,
+                });
             }
             Err(e) => {
                 tracing::error!(component = %component.name, tenant = %call.tenant, key = %finished.item.key, "work item failed: {e}");
                 summary.failures.push(e.to_string());
-                queue.failed.push(finished.item);
+                queue.failed.push(FailedItem {
+                    item: finished.item,
+                    error: e.to_string(),
+                    systemic: e.is_systemic(),
+                });
             }
         }
         if progress.save_due() {
@@ -218,8 +306,10 @@ pub async fn run_slice(
     }
     Ok(SliceOutcome {
         complete: queue.failed.is_empty(),
+        planned: true,
         state,
-        outstanding: queue.failed,
+        failed: queue.failed,
+        expired,
     })
 }
 
@@ -309,5 +399,76 @@ async fn run_item(
                 };
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::MemoryProgress;
+
+    fn item(key: &str) -> WorkItem {
+        WorkItem {
+            kind: "k".into(),
+            key: key.into(),
+            payload: String::new(),
+            remember_for: None,
+        }
+    }
+
+    fn keys(queue: &Queue) -> Vec<&str> {
+        queue.waiting.iter().map(|i| i.key.as_str()).collect()
+    }
+
+    #[test]
+    fn follow_ups_run_before_planned_work_in_the_order_given() {
+        let progress = MemoryProgress::new(false);
+        let mut summary = Summary::default();
+        let mut queue = Queue::default();
+        for key in ["list-a", "list-b"] {
+            queue.push(item(key), &progress, &mut summary);
+        }
+        queue.waiting.pop_front();
+        let next = vec![item("list-a-page-2"), item("blob-1"), item("blob-2")];
+        queue.push_follow_ups(next, &progress, &mut summary);
+        assert_eq!(
+            keys(&queue),
+            ["list-a-page-2", "blob-1", "blob-2", "list-b"]
+        );
+        // A key already queued is not queued again.
+        queue.push_follow_ups(vec![item("blob-1")], &progress, &mut summary);
+        assert_eq!(summary.duplicate_items, 1);
+        assert_eq!(queue.waiting.len(), 4);
+    }
+
+    #[test]
+    fn lagging_counters_keep_the_largest_lag_per_kind_instead_of_adding_up() {
+        use crate::runtime::Counter;
+        let mut summary = Summary::default();
+        let counter = |name: &str, value| Counter {
+            name: name.into(),
+            value,
+        };
+        summary.add_counters(&[
+            counter("pages", 2),
+            counter("lagging:DLP.All:subscription-pending", 600),
+        ]);
+        summary.add_counters(&[
+            counter("pages", 3),
+            counter("lagging:DLP.All:subscription-pending", 900),
+        ]);
+        assert_eq!(summary.counters["pages"], 5);
+        assert!(
+            !summary
+                .counters
+                .contains_key("lagging:DLP.All:subscription-pending")
+        );
+        assert_eq!(
+            summary.lagging["DLP.All"],
+            Lag {
+                reason: "subscription-pending".into(),
+                seconds: 900
+            }
+        );
     }
 }

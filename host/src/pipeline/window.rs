@@ -7,6 +7,16 @@ use crate::runtime::{Info, TimeWindow};
 /// How far inside the source's lookback the oldest slice starts.
 pub const LOOKBACK_MARGIN_MS: i64 = 15 * 60_000;
 
+/// The narrowest span worth asking a source for. A cycle that finds less new
+/// time than this (a restart seconds after the last cycle) waits for the next
+/// one instead of asking for a sliver: the APIs resolve time to the second,
+/// and a window narrower than that goes out with start equal to end and is
+/// refused (`400 AF20055`).
+pub const MIN_WINDOW_MS: i64 = 60_000;
+
+/// Window bounds are whole seconds, the resolution of every source API.
+const RESOLUTION_MS: i64 = 1000;
+
 /// What a run should cover, and what it cannot.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Coverage {
@@ -17,14 +27,20 @@ pub struct Coverage {
     pub fetch: Option<TimeWindow>,
 }
 
-/// The coverage for a run at `now` that resumes at `from`.
+/// The coverage for a run at `now` that resumes at `from`. The end is
+/// rounded down to a whole second, and a span narrower than
+/// [`MIN_WINDOW_MS`] is left for the next cycle.
 pub fn coverage(from: i64, now: i64, info: &Info) -> Coverage {
-    let end = now.saturating_sub(info.min_age as i64);
+    let min_age = i64::try_from(info.min_age).unwrap_or(i64::MAX);
+    let end = now.saturating_sub(min_age).div_euclid(RESOLUTION_MS) * RESOLUTION_MS;
+    let max_lookback = i64::try_from(info.max_lookback).unwrap_or(i64::MAX);
     // Keep a margin inside the lookback: the later pages of a slice planned
     // at the edge must still be inside it when they are fetched.
     let oldest = now
-        .saturating_sub(info.max_lookback as i64)
+        .saturating_sub(max_lookback)
         .saturating_add(LOOKBACK_MARGIN_MS)
+        .div_euclid(RESOLUTION_MS)
+        .saturating_mul(RESOLUTION_MS)
         .min(end);
     let (unrecoverable, start) = if from < oldest {
         (
@@ -39,13 +55,19 @@ pub fn coverage(from: i64, now: i64, info: &Info) -> Coverage {
     };
     Coverage {
         unrecoverable,
-        fetch: (start < end).then_some(TimeWindow { start, end }),
+        fetch: (end.saturating_sub(start) >= MIN_WINDOW_MS).then_some(TimeWindow { start, end }),
     }
 }
 
-/// `window` cut into consecutive slices of at most `max_width` ms.
+/// `window` cut into consecutive slices of at most `max_width` ms (whole
+/// seconds when it is at least one, so slice bounds stay on the second).
 pub fn slices(window: TimeWindow, max_width: u64) -> Vec<TimeWindow> {
-    let width = max_width.max(1) as i64;
+    let width = i64::try_from(max_width).unwrap_or(i64::MAX).max(1);
+    let width = if width >= RESOLUTION_MS {
+        width - width % RESOLUTION_MS
+    } else {
+        width
+    };
     let mut out = Vec::new();
     let mut start = window.start;
     while start < window.end {
@@ -107,6 +129,43 @@ mod tests {
         assert_eq!(c.fetch.unwrap().end, now - 10 * 60_000);
         let up_to_date = coverage(now - 5 * 60_000, now, &info(D, 90 * D, 10 * 60_000));
         assert_eq!(up_to_date.fetch, None);
+    }
+
+    #[test]
+    fn a_sliver_of_new_time_waits_for_the_next_cycle() {
+        let now = 100 * D + 123;
+        // A restart three seconds after the last cycle: nothing to ask for.
+        assert_eq!(
+            coverage(100 * D - 3000, now, &info(D, 7 * D, 0)).fetch,
+            None
+        );
+        // A minute or more is asked for, ending on a whole second.
+        let w = coverage(100 * D - 60_000, now, &info(D, 7 * D, 0))
+            .fetch
+            .unwrap();
+        assert_eq!((w.start, w.end), (100 * D - 60_000, 100 * D));
+    }
+
+    #[test]
+    fn window_ends_fall_on_whole_seconds() {
+        let now = 100 * D + 59_999;
+        let w = coverage(now - 2 * H, now, &info(D, 7 * D, 1))
+            .fetch
+            .unwrap();
+        assert_eq!(w.end % 1000, 0);
+        let lost = coverage(0, now, &info(D, 7 * D, 0)).unrecoverable.unwrap();
+        assert_eq!(lost.end % 1000, 0);
+    }
+
+    #[test]
+    fn huge_declared_limits_do_not_wrap_around() {
+        let now = 100 * D;
+        let c = coverage(now - D, now, &info(i64::MAX, i64::MAX, 0));
+        assert_eq!(c.unrecoverable, None);
+        let c = coverage(now - D, now, &info(D, 7 * D, i64::MAX));
+        assert_eq!(c.fetch, None);
+        let s = slices(TimeWindow { start: 0, end: D }, u64::MAX);
+        assert_eq!(s, vec![TimeWindow { start: 0, end: D }]);
     }
 
     #[test]

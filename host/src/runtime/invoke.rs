@@ -121,6 +121,21 @@ impl InvokeError {
         }
     }
 
+    /// Whether the failure is about this host or its credentials rather than
+    /// the work item (a refused token, no token to be had, no free instance):
+    /// every item would fail alike, so setting this one aside would not help
+    /// and would only empty the window into the set-aside list.
+    pub fn is_systemic(&self) -> bool {
+        match self {
+            InvokeError::Failed { error, .. } => matches!(error, FetchError::Unauthorized(_)),
+            InvokeError::Refused { incidents, .. } => incidents
+                .iter()
+                .any(|i| matches!(i, Incident::TokenUnavailable { .. })),
+            InvokeError::Overloaded { .. } => true,
+            _ => false,
+        }
+    }
+
     /// The delay the source asked for, if it throttled.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {

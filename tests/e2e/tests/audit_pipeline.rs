@@ -89,8 +89,9 @@ fn tenant(blobs_per_hour: u32, events_per_blob: u32) -> TenantSpec {
     t
 }
 
+/// Now, on a whole second: windows end on whole seconds.
 fn now() -> i64 {
-    Utc::now().timestamp_millis()
+    Utc::now().timestamp_millis() / 1000 * 1000
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -72,8 +72,9 @@ fn truth(p: &Pipeline, from: i64, to: i64, visible_at: i64) -> BTreeSet<String> 
         .collect()
 }
 
+/// Now, on a whole second: windows end on whole seconds.
 fn now() -> i64 {
-    Utc::now().timestamp_millis()
+    Utc::now().timestamp_millis() / 1000 * 1000
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
