@@ -17,13 +17,20 @@ pub struct Coverage {
     pub fetch: Option<TimeWindow>,
 }
 
+/// A declared duration as `i64` ms, saturating instead of turning negative
+/// at 2^63. The grant check refuses such values at load
+/// (`crate::grants::limits`); this keeps the arithmetic sound regardless.
+fn ms(duration: u64) -> i64 {
+    i64::try_from(duration).unwrap_or(i64::MAX)
+}
+
 /// The coverage for a run at `now` that resumes at `from`.
 pub fn coverage(from: i64, now: i64, info: &Info) -> Coverage {
-    let end = now.saturating_sub(info.min_age as i64);
+    let end = now.saturating_sub(ms(info.min_age));
     // Keep a margin inside the lookback: the later pages of a slice planned
     // at the edge must still be inside it when they are fetched.
     let oldest = now
-        .saturating_sub(info.max_lookback as i64)
+        .saturating_sub(ms(info.max_lookback))
         .saturating_add(LOOKBACK_MARGIN_MS)
         .min(end);
     let (unrecoverable, start) = if from < oldest {
@@ -45,7 +52,7 @@ pub fn coverage(from: i64, now: i64, info: &Info) -> Coverage {
 
 /// `window` cut into consecutive slices of at most `max_width` ms.
 pub fn slices(window: TimeWindow, max_width: u64) -> Vec<TimeWindow> {
-    let width = max_width.max(1) as i64;
+    let width = ms(max_width.max(1));
     let mut out = Vec::new();
     let mut start = window.start;
     while start < window.end {
@@ -107,6 +114,24 @@ mod tests {
         assert_eq!(c.fetch.unwrap().end, now - 10 * 60_000);
         let up_to_date = coverage(now - 5 * 60_000, now, &info(D, 90 * D, 10 * 60_000));
         assert_eq!(up_to_date.fetch, None);
+    }
+
+    #[test]
+    fn durations_of_2_pow_63_and_more_saturate_instead_of_turning_negative() {
+        let now = 100 * D;
+        // A hold-back longer than all of time leaves nothing to fetch...
+        let c = coverage(now - H, now, &info(D, 7 * D, 0));
+        assert!(c.fetch.is_some());
+        let mut huge = info(D, 7 * D, 0);
+        huge.min_age = 1 << 63;
+        assert_eq!(coverage(now - H, now, &huge).fetch, None);
+        // ...a lookback longer than all of time loses nothing...
+        let mut huge = info(D, 7 * D, 0);
+        huge.max_lookback = u64::MAX;
+        assert_eq!(coverage(now - 30 * D, now, &huge).unrecoverable, None);
+        // ...and a window wider than all of time is one slice.
+        let s = slices(TimeWindow { start: 0, end: now }, u64::MAX);
+        assert_eq!(s, vec![TimeWindow { start: 0, end: now }]);
     }
 
     #[test]
