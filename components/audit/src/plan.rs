@@ -51,6 +51,13 @@ pub fn plan(
 ) -> Result<PlanOutput, FetchError> {
     let window = request.window;
     check_window(&window, ctx.now)?;
+    // The very first plan (no connector state yet) has no earlier listing
+    // whose late blobs it could catch: it starts exactly at its window.
+    let overlap_ms = if request.state.is_some() {
+        config.overlap_ms
+    } else {
+        0
+    };
     let mut planned = Planned {
         state: State::read(api, request.state.as_deref()),
         items: Vec::new(),
@@ -58,7 +65,7 @@ pub fn plan(
         lags: Vec::new(),
     };
     planned.state.keep_marks_of(api, &config.content_types);
-    if span::too_small(window.start.saturating_sub(config.overlap_ms), window.end) {
+    if span::too_small(window.start.saturating_sub(overlap_ms), window.end) {
         // Nothing the API could be asked for: no request at all. Types
         // that are behind stay so, and say so.
         for (name, mark) in &planned.state.behind {
@@ -84,7 +91,15 @@ pub fn plan(
         };
         let (reason, started_at) = match subscribed {
             Subscribed::Listable => {
-                list_type(api, ctx, config, &mut planned, content_type, window);
+                list_type(
+                    api,
+                    ctx,
+                    config,
+                    &mut planned,
+                    content_type,
+                    window,
+                    overlap_ms,
+                );
                 continue;
             }
             Subscribed::Waiting(reason) => (reason, None),
@@ -174,8 +189,8 @@ fn subscribe(
     }
 }
 
-/// Lists `content_type` for `window`, from where it stood, and clears its
-/// mark unless a warm-up still runs.
+/// Lists `content_type` for `window`, from where it stood less
+/// `overlap_ms`, and clears its mark unless a warm-up still runs.
 fn list_type(
     api: &mut impl Api,
     ctx: &Context,
@@ -183,6 +198,7 @@ fn list_type(
     planned: &mut Planned,
     content_type: ContentType,
     window: TimeWindow,
+    overlap_ms: i64,
 ) {
     let name = content_type.as_str();
     let mark = planned.state.behind.get(name).cloned();
@@ -205,7 +221,7 @@ fn list_type(
             ),
         );
     }
-    let list_from = from.saturating_sub(config.overlap_ms).max(oldest);
+    let list_from = from.saturating_sub(overlap_ms).max(oldest);
     planned.items.extend(
         span::listings(content_type, list_from, window.end)
             .iter()

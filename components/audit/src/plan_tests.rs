@@ -18,10 +18,20 @@ const DAY: i64 = 24 * HOUR;
 /// The default overlap.
 const OVERLAP: i64 = 10 * MIN;
 
+/// A request for `[start, end)` with `state`; none means an empty state
+/// (`{}`): a plan came before. [`first_request`] has no state at all.
 fn request(start: i64, end: i64, state: Option<&str>) -> PlanRequest {
     PlanRequest {
         window: TimeWindow { start, end },
-        state: state.map(str::to_string),
+        state: Some(state.unwrap_or("{}").to_string()),
+    }
+}
+
+/// The request of the very first plan, without connector state.
+fn first_request(start: i64, end: i64) -> PlanRequest {
+    PlanRequest {
+        window: TimeWindow { start, end },
+        state: None,
     }
 }
 
@@ -99,6 +109,16 @@ fn every_enabled_type_is_listed_from_the_overlap_before_the_window() {
     assert_eq!(listed(&out), expected);
     assert_eq!(out.state.as_deref(), Some(r#"{"starts":{}}"#));
     assert!(out.counters.is_empty(), "{:?}", out.counters);
+
+    // The very first plan has nothing before it to re-list.
+    let mut api = ScriptedApi::new([ok(&subscriptions(&["DLP.All"]))]);
+    let out = run(
+        &mut api,
+        NOW,
+        &config("DLP.All"),
+        &first_request(NOW - HOUR, NOW),
+    );
+    assert_eq!(listed(&out), [("DLP.All".to_string(), NOW - HOUR, NOW)]);
 
     // Without an overlap: exactly the window.
     let mut api = ScriptedApi::new([ok(&subscriptions(&["DLP.All"]))]);

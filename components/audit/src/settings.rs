@@ -30,7 +30,8 @@ pub const LISTING_OVERLAP: &str = "O365_LISTING_OVERLAP";
 /// their `contentCreated`, and the host's clock can run ahead of
 /// Microsoft's: a window that ended at "now" may miss both. Ten minutes
 /// covers either with room to spare, and costs no request in the steady
-/// state (see `docs/checkpoints.md`).
+/// state, one listing per content type per full-day slice in a catch-up
+/// (see `docs/checkpoints.md`).
 pub const DEFAULT_LISTING_OVERLAP: &str = "10m";
 /// The largest overlap accepted: more would only re-list more.
 pub const MAX_LISTING_OVERLAP_MS: u64 = HOUR_MS;
@@ -172,10 +173,7 @@ pub fn describe(values: &[Setting]) -> Result<Info, ConfigError> {
             audience: Some(config.origin.to_string()),
             budget: settings::budget(values, REQUESTS_PER_MINUTE, 2000, 60_000)?,
         }],
-        // Each listing starts `overlap` before its window and may span at
-        // most 24 hours: narrower slices keep a catch-up at one listing per
-        // slice and content type.
-        max_window: MAX_WINDOW_MS - config.overlap_ms as u64,
+        max_window: MAX_WINDOW_MS,
         max_lookback: MAX_LOOKBACK_MS,
         // Late-listed blobs are caught by the overlap instead of a holdback,
         // so events are not delayed: content ids are remembered, so what
@@ -263,11 +261,7 @@ mod tests {
             info.endpoints[0].audience.as_deref(),
             Some("https://manage.office.com")
         );
-        assert_eq!(
-            info.max_window,
-            86_400_000 - 600_000,
-            "24 hours less the overlap"
-        );
+        assert_eq!(info.max_window, 86_400_000);
         assert_eq!(info.max_lookback, 7 * 86_400_000);
         assert_eq!(info.min_age, 0);
         assert_eq!(
@@ -384,12 +378,6 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!((config.overlap_ms, config.warmup_ms), (0, 90_000));
-        assert_eq!(
-            describe(&set(&[(LISTING_OVERLAP, "0")]))
-                .unwrap()
-                .max_window,
-            MAX_WINDOW_MS
-        );
         let err = describe(&set(&[(LISTING_OVERLAP, "2h")])).unwrap_err();
         assert_eq!(err.setting, LISTING_OVERLAP);
         assert!(err.message.contains("more than the 1h"), "{}", err.message);
