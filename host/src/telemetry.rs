@@ -151,3 +151,22 @@ pub fn kind_behind(source: &str, tenant: &str, kind: &str, reason: &str, seconds
         crate::fmt::human_ms(seconds.saturating_mul(1000))
     );
 }
+
+/// A component counted data it could never fetch (a `lost-*` counter, such
+/// as `lost-window-seconds` for a listing that aged past retention).
+pub fn loss_reported(source: &str, tenant: &str, counter: &str, value: u64) {
+    let metric = counter.replace('-', "_");
+    add(
+        &metric,
+        &[("source", source), ("tenant", tenant)],
+        value as f64,
+        false,
+    );
+    tracing::error!(
+        source,
+        tenant,
+        metric = %metric,
+        value,
+        "DATA LOSS reported by the component: {counter} = {value}"
+    );
+}

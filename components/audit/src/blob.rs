@@ -4,6 +4,10 @@
 //! Checks come before the request: a `contentUri` off the API's origin is
 //! never fetched (the host would attach the API's token to it), and a blob
 //! past its `contentExpiration` is reported `expired` without asking.
+//!
+//! A body that is not a JSON array fails the item (nothing in it can be
+//! trusted); one record in it that cannot be normalized does not: it is
+//! published as it came, with `normalizationError`, and counted.
 
 use connector_sdk::counters::Counters;
 use connector_sdk::fetch_error::{malformed, network};
@@ -11,11 +15,11 @@ use connector_sdk::http::strip_bom;
 use connector_sdk::{Context, FetchError, StepOutput, time};
 use serde_json::value::RawValue;
 
-use crate::api::Api;
+use crate::api::{Api, Level};
 use crate::counters;
 use crate::errors;
 use crate::items::ContentBlob;
-use crate::normalize::{BlobInfo, Record};
+use crate::normalize::{self, BlobInfo, Record};
 use crate::settings::Config;
 use crate::urls;
 
@@ -67,8 +71,18 @@ pub fn fetch(
     let mut counters = Counters::default();
     let mut events = Vec::with_capacity(raw.len());
     for (index, element) in raw.into_iter().enumerate() {
-        let record = Record::read(element)
-            .map_err(|problem| malformed(&what, &format!("record {index} {problem}"), &response))?;
+        let record = match Record::read(element) {
+            Ok(record) => record,
+            Err(problem) => {
+                api.log(
+                    Level::Warn,
+                    &format!("{what}: record {index} {problem}; publishing it as it came, with normalizationError"),
+                );
+                counters.add(counters::MALFORMED_RECORDS, 1);
+                events.push(normalize::malformed(element, index, &info, &problem));
+                continue;
+            }
+        };
         if record
             .source()
             .is_some_and(|source| config.is_ignored_source(&source))
@@ -221,13 +235,51 @@ mod tests {
             "{m}"
         );
         assert!(m.ends_with("body starts `{\"Id\":\"e1\"}`"), "{m}");
-        let m = fatal(run(ok(r#"[{"Id":"e1"},"oops"]"#)));
-        assert!(m.contains(": record 1 is a string, not a JSON object; body starts `[{\"Id\":\"e1\"},\"oops\"]`"), "{m}");
         let m = fatal(run(ok("[{\"Id\":\"e1\"}")));
         assert!(m.contains("the body is not a JSON array"), "{m}");
         assert!(fatal(run(ok(""))).ends_with("(empty body)"));
         let m = fatal(run(answer(200, &[], "<html><body>Sign in</body></html>")));
         assert!(m.contains("body starts `<html><body>Sign in"), "{m}");
+    }
+
+    #[test]
+    fn a_record_that_is_not_an_object_is_published_with_the_error_not_failing_the_blob() {
+        let (api, out) = run_with(
+            &[],
+            &blob(URI, None),
+            vec![ok(
+                r#"[{"Id":"e1","CreationTime":"2024-05-01T07:30:00"},"oops",{"Id":"e2","Id":"e3"},{"Id":"e4","CreationTime":"2024-05-01T07:30:00"}]"#,
+            )],
+        );
+        let out = out.unwrap();
+        let ids: Vec<_> = out.events.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            ["e1", "20240501073500.1$a:1", "20240501073500.1$a:2", "e4"]
+        );
+        let error = |i: usize| {
+            let body: serde_json::Value = serde_json::from_str(&out.events[i].body).unwrap();
+            body["normalizationError"].as_str().map(str::to_string)
+        };
+        assert_eq!(error(0), None);
+        assert_eq!(
+            error(1).as_deref(),
+            Some("record 1 of content 20240501073500.1$a is a string, not a JSON object")
+        );
+        assert!(
+            error(2).is_some_and(|m| m.contains("cannot be read") && m.contains("duplicate field")),
+            "{:?}",
+            error(2)
+        );
+        assert_eq!(
+            counts(&out.counters),
+            [("blobs", 1), ("events", 4), ("malformed-records", 2)]
+        );
+        assert!(
+            api.logs
+                .iter()
+                .any(|(_, m)| m.contains("record 1 is a string"))
+        );
     }
 
     #[test]

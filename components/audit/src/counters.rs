@@ -21,5 +21,12 @@ pub const SUBSCRIPTIONS_STARTED: &str = "subscriptions-started";
 /// Configured content types without an enabled subscription at plan time:
 /// not listed in this window (a new subscription yields nothing for a while).
 pub const SUBSCRIPTIONS_PENDING: &str = "subscriptions-pending";
-/// Listings the API refused for want of a subscription (AF20022/AF20023).
-pub const SUBSCRIPTIONS_MISSING: &str = "subscriptions-missing";
+/// Seconds of listing windows that aged past the API's 7-day limit before
+/// they could be listed: content lost for good (a type that fell behind
+/// for days, a listing refused with `AF20055` and moved inside the limit).
+pub const LOST_WINDOW_SECONDS: &str = "lost-window-seconds";
+/// Records that could not be normalized (not a JSON object, unreadable):
+/// published as they came, with `normalizationError`.
+pub const MALFORMED_RECORDS: &str = "malformed-records";
+// The per-type lag counters (`lagging:<type>:<reason>`) have names made at
+// run time; see `marks::lag_counter`.

@@ -4,15 +4,19 @@
 //! How it works, in the contract's terms:
 //! - `plan` checks the window (at most 24 hours, at most 7 days back),
 //!   reads the subscriptions, starts missing ones (at most every 15 minutes
-//!   per content type, remembered in the connector state) and returns one
-//!   `list-content` item per content type with an enabled subscription;
-//! - a `list-content` step lists one page of content blobs and returns a
-//!   `content-blob` item per blob (remembered 8 days by content id, so a
-//!   blob listed twice is fetched once) and the next page, if any;
+//!   per content type) and returns `list-content` items for every content
+//!   type that can be listed, from `O365_LISTING_OVERLAP` before the window
+//!   (or from where the type fell behind). Types that cannot be listed are
+//!   marked behind in the connector state and reported with
+//!   `lagging:<type>:<reason>` counters ([`marks`]);
+//! - a `list-content` step lists one page of content blobs and returns the
+//!   next page first, then a `content-blob` item per blob (remembered 8
+//!   days by content id, so a blob listed twice is fetched once); a listing
+//!   aged past 7 days is re-planned inside the limit;
 //! - a `content-blob` step fetches the blob and returns its records as
-//!   events;
-//! - a `start-subscription` step (asked for by a listing the API refused
-//!   for want of a subscription) starts one.
+//!   events, a record that cannot be normalized with `normalizationError`;
+//! - a `start-subscription` step starts one subscription (items of this
+//!   kind were written by earlier versions; they still run).
 //!
 //! This file is only glue between the generated bindings and the modules,
 //! which do not touch WIT imports and are tested natively.
@@ -24,9 +28,12 @@ mod counters;
 mod errors;
 mod items;
 mod listing;
+mod marks;
 mod normalize;
 mod plan;
 mod settings;
+mod span;
+mod state;
 mod step;
 mod subscriptions;
 mod time;

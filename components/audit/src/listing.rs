@@ -1,11 +1,20 @@
 //! The `list-content` step: one page of `subscriptions/content` for a
 //! content type and window, turned into one `content-blob` item per listed
 //! blob and, if the API says there is more, a `list-content` item for the
-//! next page.
+//! next page, put first so that the host finishes a page chain before it
+//! ages out.
+//!
+//! Two refusals are handled here rather than passed on:
+//! - `AF20055` for a window whose start has aged past the 7-day limit since
+//!   it was planned (a long page chain, a resumed item): replaying it would
+//!   fail forever, so the step re-plans it as a fresh listing from inside
+//!   the limit and counts the span dropped as lost;
+//! - a window too small for the API's one-second resolution (an item from
+//!   an older version) is not asked for at all.
 //!
 //! A listing refused for want of a subscription (`AF20022`, `AF20023`) is
-//! not an error of the window: nothing can be listed until the subscription
-//! exists, so the step succeeds empty and asks for a `start-subscription`.
+//! an error naming the content type and the fix, not an empty success:
+//! its window has not been read, so the item must not count as done.
 
 use connector_sdk::api_error::ApiError;
 use connector_sdk::counters::Counters;
@@ -16,12 +25,13 @@ use connector_sdk::{Context, FetchError, StepOutput};
 use serde::Deserialize;
 
 use crate::api::{Api, Level};
+use crate::content_type::ContentType;
 use crate::counters;
 use crate::errors;
-use crate::items::{ContentBlob, ListContent, StartSubscription};
+use crate::items::{ContentBlob, ListContent};
 use crate::settings::Config;
-use crate::time;
 use crate::urls;
+use crate::{span, time};
 
 /// The response header that names the next page.
 pub const NEXT_PAGE_HEADER: &str = "NextPageUri";
@@ -59,26 +69,26 @@ pub fn list(
         }
         None => first_page_url(config, &ctx.tenant, listing)?,
     };
+    if listing.page.is_none() && span::too_small(listing.start, listing.end) {
+        return Ok(StepOutput {
+            events: Vec::new(),
+            next: Vec::new(),
+            counters: Vec::new(),
+        });
+    }
     let response = api.get(&url).map_err(|e| network(e, &what))?;
     if !response.is_success() {
         let error = ApiError::parse(&response.body, &errors::SHAPE);
-        if error.is(errors::NO_SUBSCRIPTION) || error.is(errors::SUBSCRIPTION_DISABLED) {
-            api.log(
-                Level::Warn,
-                &format!(
-                    "{what}: the API says there is no enabled subscription ({}); asking to start it",
-                    error.code.as_deref().unwrap_or_default()
-                ),
-            );
-            let mut counters = Counters::default();
-            counters.add(counters::SUBSCRIPTIONS_MISSING, 1);
-            return Ok(StepOutput {
-                events: Vec::new(),
-                next: vec![StartSubscription { content_type }.item(ctx.now)],
-                counters: counters.into_vec(),
-            });
+        if error.is(errors::BAD_WINDOW)
+            && let Some(replanned) = replan_aged(api, ctx, listing)
+        {
+            return Ok(replanned);
         }
-        return Err(errors::from_response(&response, &error, &what, &url));
+        let failure = errors::from_response(&response, &error, &what, &url);
+        if error.is(errors::NO_SUBSCRIPTION) || error.is(errors::SUBSCRIPTION_DISABLED) {
+            return Err(no_subscription(failure, content_type));
+        }
+        return Err(failure);
     }
     let page = format!("{what} ({})", urls::short(&url));
     let entries: Vec<Listed> = serde_json::from_slice(strip_bom(&response.body)).map_err(|e| {
@@ -89,6 +99,20 @@ pub fn list(
         )
     })?;
     let mut next = Vec::with_capacity(entries.len() + 1);
+    // The next page goes first: the host runs follow-up items in the order
+    // given, ahead of other queued work, so the chain ends before it ages.
+    if let Some(page_url) = next_page(&config.origin, response.header(NEXT_PAGE_HEADER))? {
+        if urls::with_publisher(&page_url, &ctx.tenant) == url {
+            return Err(FetchError::Fatal(format!(
+                "{page}: NextPageUri names the page just fetched; refusing to loop"
+            )));
+        }
+        let following = ListContent {
+            page: Some(page_url),
+            ..listing.clone()
+        };
+        next.push(following.item());
+    }
     for (index, entry) in entries.into_iter().enumerate() {
         let missing =
             |field: &str| FetchError::Fatal(format!("{page}: entry {index} has no {field}"));
@@ -107,18 +131,6 @@ pub fn list(
         };
         next.push(blob.item());
     }
-    if let Some(page_url) = next_page(&config.origin, response.header(NEXT_PAGE_HEADER))? {
-        if urls::with_publisher(&page_url, &ctx.tenant) == url {
-            return Err(FetchError::Fatal(format!(
-                "{page}: NextPageUri names the page just fetched; refusing to loop"
-            )));
-        }
-        let following = ListContent {
-            page: Some(page_url),
-            ..listing.clone()
-        };
-        next.push(following.item());
-    }
     let mut counters = Counters::default();
     counters.add(counters::PAGES, 1);
     Ok(StepOutput {
@@ -126,6 +138,56 @@ pub fn list(
         next,
         counters: counters.into_vec(),
     })
+}
+
+/// The step for a listing the API refused with `AF20055` because its start
+/// has aged past the 7-day limit: a fresh first-page listing of the part
+/// still inside the limit (none if nothing is), the part dropped counted
+/// as lost. None when the start is still inside the limit: then the
+/// refusal is about something else and is passed on.
+fn replan_aged(api: &mut impl Api, ctx: &Context, listing: &ListContent) -> Option<StepOutput> {
+    let oldest = span::oldest_listable(ctx.now);
+    if listing.start >= oldest {
+        return None;
+    }
+    let lost_ms = oldest.min(listing.end) - listing.start;
+    let lost = (lost_ms as u64).div_ceil(1000);
+    let show = |ms: i64| time::api_format(ms).unwrap_or_else(|| format!("{ms} ms"));
+    api.log(
+        Level::Warn,
+        &format!(
+            "listing {} from {} was refused as older than 7 days (AF20055); listing again from {} and counting {lost} seconds as lost",
+            listing.content_type,
+            show(listing.start),
+            show(oldest)
+        ),
+    );
+    let mut counters = Counters::default();
+    counters.add(counters::LOST_WINDOW_SECONDS, lost);
+    let next = span::listings(listing.content_type, oldest, listing.end)
+        .iter()
+        .map(ListContent::item)
+        .collect();
+    Some(StepOutput {
+        events: Vec::new(),
+        next,
+        counters: counters.into_vec(),
+    })
+}
+
+/// The error for a listing refused for want of an enabled subscription,
+/// naming the content type and the fix.
+fn no_subscription(failure: FetchError, content_type: ContentType) -> FetchError {
+    let detail = match failure {
+        FetchError::BadRequest(m) => m,
+        other => return other,
+    };
+    FetchError::BadRequest(format!(
+        "{detail}; the {content_type} subscription is missing or disabled, so this window of \
+         {content_type} was not read. The connector starts it at its next plan (at most every 15 \
+         minutes; a disabled one may need a tenant admin, and DLP.All needs \
+         ActivityFeed.ReadDlp); retry this item once subscriptions/list shows {content_type} enabled"
+    ))
 }
 
 fn first_page_url(
@@ -174,7 +236,7 @@ fn refuse_foreign(api: &Origin, link: &str) -> Result<(), FetchError> {
 mod tests {
     use super::*;
     use crate::content_type::ContentType;
-    use crate::items::{CONTENT_BLOB, LIST_CONTENT, START_SUBSCRIPTION};
+    use crate::items::{CONTENT_BLOB, LIST_CONTENT};
     use crate::testing::*;
 
     const HOUR: i64 = 3_600_000;
@@ -230,7 +292,7 @@ mod tests {
         let (_, out) = run(vec![answer(200, &[("NextPageUri", next)], TWO_BLOBS)], None);
         let out = out.unwrap();
         assert_eq!(out.next.len(), 3);
-        let blob = &out.next[0];
+        let blob = &out.next[1];
         assert_eq!(
             (blob.kind.as_str(), blob.key.as_str()),
             (CONTENT_BLOB, "20240501073500.1$a")
@@ -242,12 +304,13 @@ mod tests {
             payload.content_expiration.as_deref(),
             Some("2024-05-08T07:35:00.000Z")
         );
-        let second: ContentBlob = crate::items::payload(&out.next[1]).unwrap();
+        let second: ContentBlob = crate::items::payload(&out.next[2]).unwrap();
         assert_eq!(
             (second.content_created, second.content_expiration),
             (None, None)
         );
-        let page = &out.next[2];
+        // The next page comes first, so that the host runs it first.
+        let page = &out.next[0];
         assert_eq!(page.kind, LIST_CONTENT);
         assert_eq!(
             page.key,
@@ -346,9 +409,9 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_subscription_asks_for_a_start_instead_of_failing() {
+    fn a_missing_subscription_fails_the_listing_naming_the_type_and_the_fix() {
         for code in ["AF20022", "AF20023"] {
-            let (api, out) = run(
+            let (_, out) = run(
                 vec![api_error(
                     400,
                     code,
@@ -356,17 +419,106 @@ mod tests {
                 )],
                 None,
             );
-            let out = out.unwrap();
-            assert!(out.events.is_empty());
-            assert_eq!(out.next.len(), 1);
-            let start = &out.next[0];
-            assert_eq!(start.kind, START_SUBSCRIPTION);
-            assert_eq!(start.key, format!("start:Audit.Exchange:{NOW}"));
-            assert_eq!(start.remember_for, Some(15 * 60_000));
-            assert_eq!(start.payload, r#"{"contentType":"Audit.Exchange"}"#);
-            assert_eq!(counts(&out.counters), [("subscriptions-missing", 1)]);
-            assert!(api.logs.iter().any(|(_, m)| m.contains(code)));
+            match out {
+                Err(FetchError::BadRequest(m)) => {
+                    assert!(m.starts_with("listing Audit.Exchange content ("), "{m}");
+                    assert!(m.contains(code), "{m}");
+                    assert!(
+                        m.contains("the Audit.Exchange subscription is missing or disabled"),
+                        "{m}"
+                    );
+                    assert!(
+                        m.contains(
+                            "retry this item once subscriptions/list shows Audit.Exchange enabled"
+                        ),
+                        "{m}"
+                    );
+                }
+                other => panic!("{code}: {other:?}"),
+            }
         }
+    }
+
+    fn run_at(
+        now: i64,
+        listing: &ListContent,
+        answers: Vec<Result<connector_sdk::http::Response, connector_sdk::http::HttpError>>,
+    ) -> (ScriptedApi, Result<StepOutput, FetchError>) {
+        let mut api = ScriptedApi::new(answers);
+        let c = Config::from_settings(&[]).unwrap();
+        let out = list(&mut api, &ctx(now, &[]), &c, listing);
+        (api, out)
+    }
+
+    #[test]
+    fn a_listing_aged_past_seven_days_is_listed_again_from_inside_the_limit() {
+        const DAY: i64 = 24 * HOUR;
+        let oldest = NOW - 7 * DAY + 15 * 60_000;
+        let aged = ListContent {
+            content_type: ContentType::DlpAll,
+            start: NOW - 7 * DAY - HOUR,
+            end: NOW - 7 * DAY + 5 * HOUR,
+            page: Some("https://manage.office.com/api/v1.0/t/activity/feed/subscriptions/content?contentType=DLP.All&nextPage=2".into()),
+        };
+        let refused = || {
+            api_error(
+                400,
+                "AF20055",
+                "Start time cannot be more than 7 days in the past.",
+            )
+        };
+        let (api, out) = run_at(NOW, &aged, vec![refused()]);
+        let out = out.unwrap();
+        assert_eq!(out.next.len(), 1);
+        let again: ListContent = crate::items::payload(&out.next[0]).unwrap();
+        assert_eq!(
+            again,
+            ListContent {
+                start: oldest,
+                page: None,
+                ..aged.clone()
+            },
+            "a fresh first page from inside the limit"
+        );
+        assert_eq!(counts(&out.counters), [("lost-window-seconds", 75 * 60)]);
+        assert!(
+            api.logs
+                .iter()
+                .any(|(_, m)| m.contains("AF20055") && m.contains("DLP.All"))
+        );
+
+        // Wholly past the limit: nothing left to list, all of it lost.
+        let gone = ListContent {
+            end: NOW - 7 * DAY,
+            page: None,
+            ..aged.clone()
+        };
+        let (_, out) = run_at(NOW, &gone, vec![refused()]);
+        let out = out.unwrap();
+        assert!(out.next.is_empty());
+        assert_eq!(counts(&out.counters), [("lost-window-seconds", 3600)]);
+
+        // Inside the limit, AF20055 is about something else: passed on.
+        let fresh = ListContent {
+            start: oldest,
+            ..aged
+        };
+        let (_, out) = run_at(NOW, &fresh, vec![refused()]);
+        assert!(matches!(out, Err(FetchError::BadRequest(m)) if m.contains("AF20055")));
+    }
+
+    #[test]
+    fn a_window_within_one_second_is_not_asked_for() {
+        let tiny = ListContent {
+            content_type: ContentType::Exchange,
+            start: NOW + 100,
+            end: NOW + 900,
+            page: None,
+        };
+        let (api, out) = run_at(NOW, &tiny, vec![]);
+        let out = out.unwrap();
+        assert!(out.next.is_empty() && out.events.is_empty() && out.counters.is_empty());
+        assert!(api.requests.is_empty());
     }
 
     #[test]

@@ -6,6 +6,11 @@
 //! itself, untouched, as `record`: the original text is embedded as it came
 //! (key order, number spelling), so nothing a workload wrote is lost or
 //! reinterpreted. Absent fields are left out rather than written as null.
+//!
+//! A record that cannot be normalized (not a JSON object, unreadable) is
+//! not dropped, and does not fail its blob either: it is published as it
+//! came, under a derived id, with `normalizationError` saying what was
+//! wrong ([`malformed`]), so one bad record costs nothing but itself.
 
 use connector_sdk::{Event, ip, time};
 use serde::{Deserialize, Serialize};
@@ -115,6 +120,7 @@ impl<'a> Record<'a> {
             user: text(&f.user_id),
             client_ip,
             result_status: text(&f.result_status),
+            normalization_error: None,
             record: self.raw,
         };
         // An envelope of strings, numbers and already valid JSON always
@@ -131,6 +137,39 @@ impl<'a> Record<'a> {
             had_id,
             had_time,
         }
+    }
+}
+
+/// The event for record number `index` of its blob, which could not be
+/// normalized for `problem` (`is a string, not a JSON object`): the record
+/// as it came under `record`, the id `<contentId>:<index>`, the blob's time,
+/// and `normalizationError` naming the problem.
+pub fn malformed(raw: &RawValue, index: usize, blob: &BlobInfo, problem: &str) -> Event {
+    let id = format!("{}:{index}", blob.content_id);
+    let at = time::from_millis(blob.fallback_time).unwrap_or_default();
+    let error = format!("record {index} of content {} {problem}", blob.content_id);
+    let envelope = Envelope {
+        id: &id,
+        time: time::rfc3339(at),
+        source: SOURCE,
+        kind: blob.content_type.as_str(),
+        tenant: blob.tenant,
+        content_id: blob.content_id,
+        workload: None,
+        operation: None,
+        record_type: None,
+        user: None,
+        client_ip: None,
+        result_status: None,
+        normalization_error: Some(error),
+        record: raw,
+    };
+    Event {
+        body: serde_json::to_string(&envelope).unwrap_or_default(),
+        id,
+        time: at.timestamp_millis(),
+        kind: blob.content_type.as_str().to_string(),
+        partition_key: None,
     }
 }
 
@@ -167,6 +206,8 @@ struct Envelope<'a> {
     client_ip: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     result_status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    normalization_error: Option<String>,
     record: &'a RawValue,
 }
 
@@ -331,6 +372,31 @@ mod tests {
             let raw = RawValue::from_string(text.to_string()).unwrap();
             let err = Record::read(&raw).err().unwrap();
             assert_eq!(err, format!("is {kind}, not a JSON object"));
+        }
+    }
+
+    #[test]
+    fn a_record_that_cannot_be_normalized_is_carried_as_it_came() {
+        for (text, problem) in [
+            ("\"oops\"", "is a string, not a JSON object"),
+            ("[1,2]", "is an array, not a JSON object"),
+        ] {
+            let raw = RawValue::from_string(text.to_string()).unwrap();
+            let event = malformed(&raw, 3, &blob(), problem);
+            assert_eq!(event.id, "c-1:3");
+            assert_eq!(event.time, CREATED);
+            assert_eq!(event.kind, "Audit.Exchange");
+            let body: Value = serde_json::from_str(&event.body).unwrap();
+            assert_eq!(
+                body,
+                serde_json::json!({
+                    "id": "c-1:3", "time": "2024-05-01T07:45:00.000Z", "source": "o365.audit",
+                    "kind": "Audit.Exchange", "tenant": "t-1", "contentId": "c-1",
+                    "normalizationError": format!("record 3 of content c-1 {problem}"),
+                    "record": serde_json::from_str::<Value>(text).unwrap()
+                })
+            );
+            assert!(event.body.ends_with(&format!(r#""record":{text}}}"#)));
         }
     }
 

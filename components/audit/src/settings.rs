@@ -8,7 +8,7 @@
 
 use connector_sdk::url::Origin;
 use connector_sdk::{
-    ConfigError, Endpoint, FetchError, Info, Setting, SettingDoc, SettingKind, settings,
+    ConfigError, Endpoint, FetchError, Info, Setting, SettingDoc, SettingKind, duration, settings,
 };
 
 use crate::content_type::ContentType;
@@ -24,6 +24,22 @@ pub const IGNORED_SOURCES: &str = "O365_IGNORED_SOURCES";
 pub const DEFAULT_API_BASE: &str = "https://manage.office.com";
 /// Default of [`IGNORED_SOURCES`], as in the seed.
 pub const DEFAULT_IGNORED_SOURCES: &str = "Cloud App Security";
+/// Setting: how far before its window each listing starts.
+pub const LISTING_OVERLAP: &str = "O365_LISTING_OVERLAP";
+/// Default of [`LISTING_OVERLAP`]. Blobs can become listable minutes after
+/// their `contentCreated`, and the host's clock can run ahead of
+/// Microsoft's: a window that ended at "now" may miss both. Ten minutes
+/// covers either with room to spare, and costs no request in the steady
+/// state, one listing per content type per full-day slice in a catch-up
+/// (see `docs/checkpoints.md`).
+pub const DEFAULT_LISTING_OVERLAP: &str = "10m";
+/// The largest overlap accepted: more would only re-list more.
+pub const MAX_LISTING_OVERLAP_MS: u64 = HOUR_MS;
+/// Setting: how long after starting a subscription its type is re-listed.
+pub const SUBSCRIPTION_WARMUP: &str = "O365_SUBSCRIPTION_WARMUP";
+/// Default of [`SUBSCRIPTION_WARMUP`]: a new subscription may take up to 12
+/// hours to produce content, and listings stay empty meanwhile.
+pub const DEFAULT_SUBSCRIPTION_WARMUP: &str = "12h";
 
 const HOUR_MS: u64 = 3_600_000;
 /// The widest window `subscriptions/content` accepts.
@@ -43,6 +59,11 @@ pub struct Config {
     pub content_types: Vec<ContentType>,
     /// `Source` values whose records are dropped (compared ignoring case).
     pub ignored_sources: Vec<String>,
+    /// How far before its window each listing starts, ms.
+    pub overlap_ms: i64,
+    /// How long after the connector started a subscription that type's
+    /// window stays open and is re-listed, ms.
+    pub warmup_ms: i64,
 }
 
 impl Config {
@@ -54,11 +75,39 @@ impl Config {
         let ignored_sources = settings::list(
             settings::get(values, IGNORED_SOURCES).unwrap_or(DEFAULT_IGNORED_SOURCES),
         );
+        let overlap_ms = duration::parse(
+            LISTING_OVERLAP,
+            settings::get(values, LISTING_OVERLAP).unwrap_or(DEFAULT_LISTING_OVERLAP),
+        )?;
+        if overlap_ms > MAX_LISTING_OVERLAP_MS {
+            return Err(settings::invalid(
+                LISTING_OVERLAP,
+                format!(
+                    "{} is more than the 1h this connector accepts; a few minutes catch late-listed blobs",
+                    duration::show(overlap_ms)
+                ),
+            ));
+        }
+        let warmup_ms = duration::parse(
+            SUBSCRIPTION_WARMUP,
+            settings::get(values, SUBSCRIPTION_WARMUP).unwrap_or(DEFAULT_SUBSCRIPTION_WARMUP),
+        )?;
+        if warmup_ms > MAX_LOOKBACK_MS {
+            return Err(settings::invalid(
+                SUBSCRIPTION_WARMUP,
+                format!(
+                    "{} is more than the 7 days the API keeps content",
+                    duration::show(warmup_ms)
+                ),
+            ));
+        }
         Ok(Config {
             api_base: base.trim_end_matches('/').to_string(),
             origin,
             content_types,
             ignored_sources,
+            overlap_ms: overlap_ms as i64,
+            warmup_ms: warmup_ms as i64,
         })
     }
 
@@ -126,8 +175,9 @@ pub fn describe(values: &[Setting]) -> Result<Info, ConfigError> {
         }],
         max_window: MAX_WINDOW_MS,
         max_lookback: MAX_LOOKBACK_MS,
-        // Listings are keyed on when a blob was created, and a blob never
-        // changes once listed: there is no late data to wait for.
+        // Late-listed blobs are caught by the overlap instead of a holdback,
+        // so events are not delayed: content ids are remembered, so what
+        // the overlap lists again is not fetched again.
         min_age: 0,
         dedup_horizon: 0,
         event_kinds: ContentType::ALL
@@ -165,6 +215,24 @@ fn docs() -> Vec<SettingDoc> {
             kind: SettingKind::List,
             description: "Records whose `Source` is one of these (comma-separated, any case) \
                           are dropped. A value naming nothing, such as `,`, keeps every record."
+                .into(),
+        },
+        SettingDoc {
+            name: LISTING_OVERLAP.into(),
+            default_value: Some(DEFAULT_LISTING_OVERLAP.into()),
+            kind: SettingKind::Duration,
+            description: "How far before its window each content listing starts (at most 1h), \
+                          so that blobs listed late or a clock ahead of Microsoft's lose \
+                          nothing. Blobs listed again are not fetched again."
+                .into(),
+        },
+        SettingDoc {
+            name: SUBSCRIPTION_WARMUP.into(),
+            default_value: Some(DEFAULT_SUBSCRIPTION_WARMUP.into()),
+            kind: SettingKind::Duration,
+            description: "After starting a subscription, how long its content type is \
+                          reported behind and re-listed from where it fell behind (a new \
+                          subscription may take up to 12 hours to produce content)."
                 .into(),
         },
         settings::budget_doc(
@@ -209,7 +277,14 @@ mod tests {
         let names: Vec<_> = info.settings.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(
             names,
-            [API_BASE, EVENT_TYPES, IGNORED_SOURCES, REQUESTS_PER_MINUTE]
+            [
+                API_BASE,
+                EVENT_TYPES,
+                IGNORED_SOURCES,
+                LISTING_OVERLAP,
+                SUBSCRIPTION_WARMUP,
+                REQUESTS_PER_MINUTE
+            ]
         );
         assert!(info.settings.iter().all(|s| s.default_value.is_some()));
         // The documented quota: 2,000 requests a minute per tenant.
@@ -288,6 +363,28 @@ mod tests {
         assert!(!config.is_ignored_source("Exchange"));
         let config = Config::from_settings(&set(&[(IGNORED_SOURCES, ",")])).unwrap();
         assert!(!config.is_ignored_source("Cloud App Security"));
+    }
+
+    #[test]
+    fn overlap_and_warmup_are_durations_within_bounds() {
+        let config = Config::from_settings(&[]).unwrap();
+        assert_eq!(
+            (config.overlap_ms, config.warmup_ms),
+            (600_000, 12 * 3_600_000)
+        );
+        let config = Config::from_settings(&set(&[
+            (LISTING_OVERLAP, "0"),
+            (SUBSCRIPTION_WARMUP, "90s"),
+        ]))
+        .unwrap();
+        assert_eq!((config.overlap_ms, config.warmup_ms), (0, 90_000));
+        let err = describe(&set(&[(LISTING_OVERLAP, "2h")])).unwrap_err();
+        assert_eq!(err.setting, LISTING_OVERLAP);
+        assert!(err.message.contains("more than the 1h"), "{}", err.message);
+        let err = describe(&set(&[(SUBSCRIPTION_WARMUP, "8d")])).unwrap_err();
+        assert!(err.message.contains("7 days"), "{}", err.message);
+        let err = describe(&set(&[(LISTING_OVERLAP, "soon")])).unwrap_err();
+        assert!(err.message.contains("not a duration"), "{}", err.message);
     }
 
     #[test]

@@ -28,13 +28,23 @@ struct Listed {
     status: Option<String>,
 }
 
-/// The content types whose subscription is `enabled`. Types the API lists
-/// that this connector does not know are ignored.
-pub fn enabled(
+/// What `subscriptions/list` says about the configured content types.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Subscriptions {
+    /// Types whose subscription is `enabled`, sorted.
+    pub enabled: Vec<ContentType>,
+    /// Types listed with another status (`disabled`), sorted.
+    pub disabled: Vec<ContentType>,
+}
+
+/// Reads `subscriptions/list`. Types the API lists that this connector
+/// does not know are ignored; a type listed twice counts as enabled if
+/// either entry is.
+pub fn list(
     api: &mut impl Api,
     config: &Config,
     tenant: &str,
-) -> Result<Vec<ContentType>, FetchError> {
+) -> Result<Subscriptions, FetchError> {
     const WHAT: &str = "listing subscriptions";
     let url = urls::feed(&config.api_base, tenant, "subscriptions/list");
     let response = api.get(&url).map_err(|e| network(e, WHAT))?;
@@ -46,18 +56,28 @@ pub fn enabled(
             &response,
         )
     })?;
-    let mut types: Vec<ContentType> = listed
-        .iter()
-        .filter(|s| {
-            s.status
-                .as_deref()
-                .is_some_and(|st| st.trim().eq_ignore_ascii_case("enabled"))
-        })
-        .filter_map(|s| s.content_type.as_deref().and_then(ContentType::parse))
-        .collect();
-    types.sort();
-    types.dedup();
-    Ok(types)
+    let mut subscriptions = Subscriptions::default();
+    for entry in &listed {
+        let Some(content_type) = entry.content_type.as_deref().and_then(ContentType::parse) else {
+            continue;
+        };
+        let enabled = entry
+            .status
+            .as_deref()
+            .is_some_and(|st| st.trim().eq_ignore_ascii_case("enabled"));
+        if enabled {
+            subscriptions.enabled.push(content_type);
+        } else {
+            subscriptions.disabled.push(content_type);
+        }
+    }
+    subscriptions.enabled.sort();
+    subscriptions.enabled.dedup();
+    let enabled = subscriptions.enabled.clone();
+    subscriptions.disabled.retain(|t| !enabled.contains(t));
+    subscriptions.disabled.sort();
+    subscriptions.disabled.dedup();
+    Ok(subscriptions)
 }
 
 /// What `start` found.
@@ -65,8 +85,9 @@ pub fn enabled(
 pub enum Started {
     /// The subscription was started now.
     Now,
-    /// It was already enabled (`AF20024`), for example started by another
-    /// instance a moment ago.
+    /// It was already enabled (`AF20024`): started by another instance a
+    /// moment ago, or `subscriptions/list` answered from a stale copy. Either
+    /// way the type can be listed now.
     Already,
 }
 
@@ -114,7 +135,7 @@ mod tests {
     }
 
     #[test]
-    fn lists_enabled_types_only() {
+    fn lists_enabled_and_disabled_types() {
         let mut api = ScriptedApi::new([ok(r#"[
             {"contentType":"Audit.Exchange","status":"enabled","webhook":null},
             {"contentType":"Audit.SharePoint","status":"disabled","webhook":null},
@@ -122,8 +143,12 @@ mod tests {
             {"contentType":"DLP.All","status":"Enabled"},
             {"status":"enabled"}
         ]"#)]);
-        let types = enabled(&mut api, &config(), TENANT).unwrap();
-        assert_eq!(types, [ContentType::Exchange, ContentType::DlpAll]);
+        let subscriptions = list(&mut api, &config(), TENANT).unwrap();
+        assert_eq!(
+            subscriptions.enabled,
+            [ContentType::Exchange, ContentType::DlpAll]
+        );
+        assert_eq!(subscriptions.disabled, [ContentType::SharePoint]);
         assert_eq!(
             api.requests,
             [format!(
@@ -135,7 +160,7 @@ mod tests {
     #[test]
     fn a_list_that_is_not_an_array_is_fatal() {
         let mut api = ScriptedApi::new([ok(r#"{"value":[]}"#)]);
-        match enabled(&mut api, &config(), TENANT) {
+        match list(&mut api, &config(), TENANT) {
             Err(FetchError::Fatal(m)) => {
                 assert!(
                     m.starts_with("listing subscriptions (https://manage.office.com/"),

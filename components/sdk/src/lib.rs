@@ -12,7 +12,7 @@
 //!   a failed answer, and the contract's `fetch-error` for it;
 //! - [`url`]: the API base's origin, and the check every link passes before
 //!   it is followed (the host would send the API's token along);
-//! - [`settings`], [`time`], [`ip`], [`counters`]: reading settings,
+//! - [`settings`], [`duration`], [`time`], [`ip`], [`counters`]: reading settings,
 //!   timestamps and client IP addresses, and counting;
 //! - `testkit` (feature `testkit`, for tests only): a scripted API, the
 //!   golden-file runner and the envelope schema check.
@@ -27,6 +27,7 @@
 
 pub mod api_error;
 pub mod counters;
+pub mod duration;
 pub mod fetch_error;
 pub mod http;
 pub mod ip;

@@ -76,6 +76,11 @@ impl Default for CycleOptions {
     }
 }
 
+/// The prefix of a component counter that measures data that can never be
+/// fetched (`lost-window-seconds`: a listing aged past the source's
+/// retention); the host reports it as a loss, like an unrecoverable span.
+pub const LOSS_COUNTER: &str = "lost-";
+
 /// What a cycle did.
 #[derive(Debug, Default, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -171,6 +176,11 @@ pub async fn run_cycle(
     }
     for (kind, lag) in &report.summary.lagging {
         telemetry::kind_behind(&source.name, tenant, kind, &lag.reason, lag.seconds);
+    }
+    for (name, value) in &report.summary.counters {
+        if name.starts_with(LOSS_COUNTER) && *value > 0 {
+            telemetry::loss_reported(&source.name, tenant, name, *value);
+        }
     }
     Ok(finish(report, &progress, started))
 }

@@ -77,6 +77,11 @@ pub struct TenantSpec {
     pub duplicate_events: bool,
     /// The tenant's initial domain (`Organization` in the Reporting WS, user addresses).
     pub domain: String,
+    /// How long after `subscriptions/start` a new subscription's listings
+    /// stay empty (the real service: up to 12 hours). Once it has passed,
+    /// listings return the content type's blobs for any window within 7
+    /// days, including blobs created before the start. Zero by default.
+    pub subscription_delay: Duration,
 }
 
 impl TenantSpec {
@@ -107,6 +112,7 @@ impl Default for TenantSpec {
             large_events: false,
             duplicate_events: false,
             domain: "contoso.onmicrosoft.com".to_string(),
+            subscription_delay: Duration::ZERO,
         }
     }
 }

@@ -70,6 +70,23 @@ pub enum FaultKind {
     },
     /// The endpoint answers as a retired one does (410 Gone with an explanation).
     Retired,
+    /// `subscriptions/list` answers from a stale replica: `[]`, although
+    /// subscriptions are enabled (so `subscriptions/start` answers `AF20024`).
+    StaleSubscriptionList,
+    /// A listing answers `400 AF20022` (no subscription) whatever the subscriptions are.
+    SubscriptionMissing,
+    /// A listing answers `400 AF20023` (disabled by a tenant admin).
+    SubscriptionDisabled,
+    /// Blobs become listable only this long after their `contentCreated`
+    /// (the real service lists some blobs late); a listing leaves out
+    /// blobs younger than that.
+    ListedLate {
+        /// The delay in seconds.
+        delay_secs: u64,
+    },
+    /// The content blob serves its first record as a JSON string instead of
+    /// an object (the other records are intact).
+    MalformedRecord,
 }
 
 /// One fault rule. Rules are tried in the order they were added; the first

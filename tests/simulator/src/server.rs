@@ -40,6 +40,7 @@ fn tenant(spec: &crate::config::TenantSpec, now: DateTime<Utc>) -> anyhow::Resul
             Subscription {
                 enabled: true,
                 starts: 0,
+                enabled_at: None,
             },
         );
     }

@@ -22,6 +22,22 @@ pub(crate) struct Subscription {
     pub(crate) enabled: bool,
     /// How often `subscriptions/start` was called for it.
     pub(crate) starts: u32,
+    /// When `subscriptions/start` enabled it; none for a subscription that
+    /// existed when the simulator started. Listings return nothing until
+    /// the tenant's `subscription_delay` has passed since then, as a new
+    /// subscription of the real service yields no content for a while.
+    pub(crate) enabled_at: Option<DateTime<Utc>>,
+}
+
+impl Subscription {
+    /// Whether listings return content at `now`: enabled, and started long
+    /// enough ago.
+    pub(crate) fn produces_content(&self, now: DateTime<Utc>, delay: Duration) -> bool {
+        self.enabled
+            && self
+                .enabled_at
+                .is_none_or(|at| at.checked_add_signed(delay).is_some_and(|t| now >= t))
+    }
 }
 
 /// A tenant at run time.

@@ -178,7 +178,12 @@ pub(crate) fn fault_response(api: Api, kind: &FaultKind, tenant: &str) -> Option
         | FaultKind::Malformed
         | FaultKind::Expired
         | FaultKind::DuplicateContentIds
-        | FaultKind::ForeignNextPage => return None,
+        | FaultKind::ForeignNextPage
+        | FaultKind::StaleSubscriptionList
+        | FaultKind::SubscriptionMissing
+        | FaultKind::SubscriptionDisabled
+        | FaultKind::ListedLate { .. }
+        | FaultKind::MalformedRecord => return None,
     };
     if let Some(secs) = retry_after {
         response

@@ -19,7 +19,7 @@ use crate::data::ContentType;
 use crate::data::audit::{Blob, RETENTION_DAYS};
 use crate::errors::{Api, json_response, management_error};
 use crate::faults::{FaultKind, Target};
-use crate::state::AppState;
+use crate::state::{AppState, Subscription};
 use crate::timefmt::{iso_millis, parse_time};
 
 const FEED: &str = "/api/v1.0/{tenant}/activity/feed";
@@ -69,8 +69,10 @@ async fn list(
         Err(response) => return response,
     };
     let subs = admitted.tenant.subscriptions();
+    let stale = admitted.has(&FaultKind::StaleSubscriptionList);
     let body: Vec<Value> = subs
         .iter()
+        .filter(|_| !stale)
         .map(|(ct, s)| subscription_json(*ct, s.enabled))
         .collect();
     admitted.reply(&Value::Array(body))
@@ -100,8 +102,12 @@ async fn start(
         Err(response) => return response,
     };
     let mut was_enabled = false;
+    let now = state.clock.now();
     admitted.tenant.update(content_type, |sub| {
         was_enabled = sub.enabled;
+        if !sub.enabled {
+            sub.enabled_at = Some(now);
+        }
         sub.enabled = true;
         sub.starts += 1;
     });
@@ -168,7 +174,8 @@ fn window(
         (Some(s), Some(e)) => (parse("startTime", s)?, parse("endTime", e)?),
         _ => return Err(bad_request("AF20055", both)),
     };
-    if end < start || end - start > Duration::hours(24) {
+    // An empty window (the same second twice) is refused too.
+    if end <= start || end - start > Duration::hours(24) {
         return Err(bad_request("AF20055", both));
     }
     if start < now - Duration::days(RETENTION_DAYS) {
@@ -204,7 +211,18 @@ async fn content(
         Ok(ct) => ct,
         Err(response) => return response,
     };
-    match admitted.tenant.subscriptions().get(&content_type) {
+    let subscription = admitted.tenant.subscriptions().get(&content_type).copied();
+    let subscription = if admitted.has(&FaultKind::SubscriptionMissing) {
+        None
+    } else if admitted.has(&FaultKind::SubscriptionDisabled) {
+        subscription.map(|sub| Subscription {
+            enabled: false,
+            ..sub
+        })
+    } else {
+        subscription
+    };
+    let producing = match subscription {
         None => {
             return bad_request(
                 "AF20022",
@@ -217,13 +235,21 @@ async fn content(
                 "The subscription was disabled by a tenant admin.",
             );
         }
-        Some(_) => {}
-    }
+        Some(sub) => {
+            let delay = Duration::from_std(admitted.tenant.data.spec.subscription_delay)
+                .unwrap_or(Duration::MAX);
+            sub.produces_content(state.clock.now(), delay)
+        }
+    };
     let now = state.clock.now();
     let (start, end) = match window(&query, now) {
         Ok(w) => w,
         Err(response) => return response,
     };
+    if !producing {
+        // A new subscription: accepted, but nothing to list yet.
+        return json_response(200, &Value::Array(Vec::new()));
+    }
     let data = &admitted.tenant.data;
     let first = data.first_blob_index_from(start);
     let cursor = match query.get("nextPage") {
@@ -237,7 +263,13 @@ async fn content(
         },
     };
     let page_size = state.config.page_size.max(1);
-    let created_by_now = end.min(now + Duration::milliseconds(1));
+    let listable_by = match admitted.fault {
+        Some(FaultKind::ListedLate { delay_secs }) => {
+            now - Duration::seconds(i64::try_from(delay_secs).unwrap_or(i64::MAX / 1000))
+        }
+        _ => now,
+    };
+    let created_by_now = end.min(listable_by + Duration::milliseconds(1));
     let mut blobs: Vec<Blob> = data
         .blobs(content_type, start, created_by_now)
         .skip_while(|b| b.index < cursor)
@@ -339,7 +371,13 @@ async fn blob(
             ),
         );
     }
-    admitted.reply(&Value::Array(admitted.tenant.data.blob_events(&blob)))
+    let mut events = admitted.tenant.data.blob_events(&blob);
+    if admitted.has(&FaultKind::MalformedRecord)
+        && let Some(first) = events.first_mut()
+    {
+        *first = Value::String(format!("not a record: {first}"));
+    }
+    admitted.reply(&Value::Array(events))
 }
 
 /// The `nextPage` token: the `contentCreated` of the page's first blob, as `yyyyMMddHHmmssfff`.

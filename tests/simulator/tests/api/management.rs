@@ -301,3 +301,135 @@ async fn data_arrives_as_time_passes() {
         before.as_array().unwrap().len() + 4
     );
 }
+
+#[tokio::test]
+async fn a_new_subscription_lists_nothing_until_its_delay_has_passed_then_everything() {
+    let tenant = TenantSpec {
+        subscribed: Vec::new(),
+        subscription_delay: std::time::Duration::from_secs(3600),
+        ..TenantSpec::default()
+    };
+    let h = start(SimulatorConfig {
+        tenants: vec![tenant],
+        ..SimulatorConfig::default()
+    })
+    .await;
+    let token = h.token(MANAGE).await;
+    let now = h.sim.now();
+    let window = |from: chrono::DateTime<chrono::Utc>, to| {
+        h.feed(&format!(
+            "subscriptions/content?contentType=DLP.All&startTime={}&endTime={}",
+            stamp(from),
+            stamp(to)
+        ))
+    };
+    let start_url = h.feed("subscriptions/start?contentType=DLP.All");
+    let response = h
+        .http
+        .post(&start_url)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let before = window(now - Duration::hours(3), now - Duration::hours(2));
+    let (status, body) = status_json(h.get(&before, &token).await).await;
+    assert_eq!((status, body), (200, serde_json::json!([])));
+    // An hour later, the same window (from before the start) lists its blobs.
+    h.sim.set_clock_offset(Duration::minutes(61));
+    let token = h.token(MANAGE).await;
+    let (items, _) = list_all(&h, &token, before).await;
+    let truth: BTreeSet<String> = h
+        .sim
+        .audit_truth(
+            DEFAULT_TENANT,
+            (now - Duration::hours(3))..(now - Duration::hours(2)),
+        )
+        .into_iter()
+        .filter(|t| t.content_type == ContentType::Dlp)
+        .map(|t| t.content_id)
+        .collect();
+    let listed: BTreeSet<String> = items
+        .iter()
+        .map(|i| i["contentId"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!truth.is_empty());
+    assert_eq!(listed, truth);
+}
+
+#[tokio::test]
+async fn subscription_and_listing_faults_answer_like_the_service() {
+    use o365_simulator::{FaultKind, FaultRule, Target};
+    let h = start(SimulatorConfig::default()).await;
+    let token = h.token(MANAGE).await;
+    let now = h.sim.now();
+    // A stale list: empty, and a start answers AF20024.
+    h.sim
+        .faults()
+        .add(FaultRule::new(Target::SubscriptionsList, FaultKind::StaleSubscriptionList).times(1));
+    let (_, subs) = status_json(h.get(&h.feed("subscriptions/list"), &token).await).await;
+    assert_eq!(subs, serde_json::json!([]));
+    let start_url = h.feed("subscriptions/start?contentType=Audit.Exchange");
+    let (status, body) = status_json(
+        h.http
+            .post(&start_url)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str().unwrap()),
+        (400, "AF20024")
+    );
+    // Listing faults.
+    let listing = |from: chrono::DateTime<chrono::Utc>, to| {
+        h.feed(&format!(
+            "subscriptions/content?contentType=Audit.Exchange&startTime={}&endTime={}",
+            stamp(from),
+            stamp(to)
+        ))
+    };
+    let hour = listing(now - Duration::hours(1), now);
+    for (fault, code) in [
+        (FaultKind::SubscriptionMissing, "AF20022"),
+        (FaultKind::SubscriptionDisabled, "AF20023"),
+    ] {
+        h.sim
+            .faults()
+            .add(FaultRule::new(Target::ContentList, fault).times(1));
+        let (status, body) = status_json(h.get(&hour, &token).await).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str().unwrap()),
+            (400, code)
+        );
+    }
+    // The same second twice is an empty window: AF20055.
+    let (status, body) = status_json(h.get(&listing(now, now), &token).await).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str().unwrap()),
+        (400, "AF20055")
+    );
+    // Listed late: the blobs of the last 20 minutes are left out.
+    let (all, _) = list_all(&h, &token, hour.clone()).await;
+    h.sim.faults().add(FaultRule::new(
+        Target::ContentList,
+        FaultKind::ListedLate {
+            delay_secs: 20 * 60,
+        },
+    ));
+    let (late, _) = list_all(&h, &token, hour).await;
+    let cutoff = (now - Duration::minutes(20)).timestamp_millis();
+    let recent = all
+        .iter()
+        .filter(|i| {
+            chrono::DateTime::parse_from_rfc3339(i["contentCreated"].as_str().unwrap())
+                .unwrap()
+                .timestamp_millis()
+                > cutoff
+        })
+        .count();
+    assert!(recent > 0);
+    assert_eq!(late.len(), all.len() - recent);
+}
