@@ -11,11 +11,13 @@ pub const EVENTS: &str = "events";
 /// whole seconds and inclusive; the window is half-open), dropped: the
 /// window that holds them publishes them.
 pub const OUT_OF_WINDOW: &str = "out-of-window";
-/// Records without an id, which got one derived from their content.
+/// Rows without a trace id, which got one derived from their content.
 pub const RECORDS_WITHOUT_ID: &str = "records-without-id";
 /// Stored next-page links that pointed away from the current API (the
 /// other version swapped in, or the API base changed), whose window was
 /// read again from its first page instead.
 pub const RESTARTED_WINDOWS: &str = "restarted-windows";
-/// Records without any time, dropped: they belong to no window.
-pub const RECORDS_WITHOUT_TIME: &str = "records-without-time";
+/// Records that could not be normalized (not a JSON object, a missing or
+/// unreadable received time), published as they came with
+/// `normalizationError`.
+pub const MALFORMED_RECORDS: &str = "malformed-records";

@@ -50,14 +50,24 @@
 //!
 //! Planning needs no request: one `page` item covers the extended window,
 //! and each page step returns its events and the next page, if any.
+//!
+//! # One event per message and recipient
+//!
+//! Both APIs return a row per recipient, all rows of a message sharing its
+//! trace id. Event ids therefore name the trace, the recipient and the
+//! status ([`identity`]): every recipient is published, an unchanged row
+//! read again in the overlap is dropped by the host, and a row whose status
+//! changed since (pending, then delivered) is published again.
 
 pub mod api;
 pub mod counters;
 pub mod duration;
 pub mod errors;
+pub mod identity;
 pub mod items;
 pub mod normalize;
 pub mod plan;
+pub mod records;
 pub mod settings;
 pub mod step;
 pub mod time;

@@ -7,8 +7,17 @@
 //! same envelope whichever API it came from. The record itself is embedded
 //! untouched as `record`. Absent fields are left out rather than written as
 //! null.
+//!
+//! A record that cannot be normalized is still published, never dropped
+//! and never allowed to fail its page ([`malformed`], or [`normalize`] with
+//! a problem): the SIEM gets the raw record, a stable id, the time that is
+//! known (the queried window's start) and `normalizationError` saying what
+//! was wrong, and the rest of the page goes on. Event ids are built in
+//! [`crate::identity`].
 
 use connector_sdk::{Event, ip, time};
+
+use crate::identity;
 use serde::Serialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -70,27 +79,31 @@ pub struct Trace {
     pub to_ip: Option<String>,
 }
 
-/// A normalized record, and whether its id had to be made up.
+/// A normalized record, and whether its trace id had to be made up.
 #[derive(Debug, Clone)]
 pub struct Normalized {
     /// The event.
     pub event: Event,
-    /// False when the record had no id and got one derived from its content.
+    /// False when the record had no trace id and got one derived from its
+    /// content.
     pub had_id: bool,
 }
 
-/// The event for `trace`, received at `at` (ms), whose original text is
-/// `raw`.
-pub fn normalize(trace: &Trace, at: i64, raw: &RawValue, tenant: &str) -> Normalized {
-    let had_id = trace.id.is_some();
-    let id = trace.id.clone().unwrap_or_else(|| derived_id(trace, at));
+/// The event for `trace`, whose original text is `raw`, published at `at`
+/// (ms): its received time, or, with a `problem` (its time is missing or
+/// unreadable), the start of the queried window. `problem` becomes
+/// `normalizationError`.
+pub fn normalize(
+    trace: &Trace,
+    at: i64,
+    raw: &RawValue,
+    tenant: &str,
+    problem: Option<&str>,
+) -> Normalized {
+    let id = identity::event_id(trace);
     let envelope = Envelope {
         id: &id,
-        // The caller has checked `at` lies in the window, so in range.
-        time: time::from_millis(at).map(time::rfc3339).unwrap_or_default(),
-        source: SOURCE,
-        kind: KIND,
-        tenant,
+        trace_id: trace.id.as_deref(),
         sender: trace.sender.as_deref(),
         recipients: &trace.recipients,
         subject: trace.subject.as_deref(),
@@ -99,20 +112,39 @@ pub fn normalize(trace: &Trace, at: i64, raw: &RawValue, tenant: &str) -> Normal
         message_id: trace.message_id.as_deref(),
         from_ip: trace.from_ip.as_deref().and_then(ip::clean),
         to_ip: trace.to_ip.as_deref().and_then(ip::clean),
-        record: raw,
+        normalization_error: problem,
+        ..Envelope::new(&id, at, tenant, raw)
     };
+    Normalized {
+        event: event(&envelope, id.clone(), at),
+        had_id: trace.id.is_some(),
+    }
+}
+
+/// The event for a record none of whose fields could be read (`problem`
+/// says why: not a JSON object, or not the API's record type), published at
+/// `at` (the start of the queried window) with the record as it came, an id
+/// derived from its text ([`identity::malformed_id`]) and
+/// `normalizationError`.
+pub fn malformed(raw: &RawValue, at: i64, tenant: &str, problem: &str) -> Event {
+    let id = identity::malformed_id(raw.get());
+    let envelope = Envelope {
+        normalization_error: Some(problem),
+        ..Envelope::new(&id, at, tenant, raw)
+    };
+    event(&envelope, id.clone(), at)
+}
+
+fn event(envelope: &Envelope<'_>, id: String, at: i64) -> Event {
     // An envelope of strings, numbers and already valid JSON always
     // serializes.
-    let body = serde_json::to_string(&envelope).unwrap_or_default();
-    Normalized {
-        event: Event {
-            id,
-            time: at,
-            kind: KIND.to_string(),
-            partition_key: None,
-            body,
-        },
-        had_id,
+    let body = serde_json::to_string(envelope).unwrap_or_default();
+    Event {
+        id,
+        time: at,
+        kind: KIND.to_string(),
+        partition_key: None,
+        body,
     }
 }
 
@@ -125,6 +157,8 @@ struct Envelope<'a> {
     source: &'static str,
     kind: &'static str,
     tenant: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trace_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     sender: Option<&'a str>,
     #[serde(skip_serializing_if = "none_listed")]
@@ -141,7 +175,34 @@ struct Envelope<'a> {
     from_ip: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     to_ip: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    normalization_error: Option<&'a str>,
     record: &'a RawValue,
+}
+
+impl<'a> Envelope<'a> {
+    /// The common fields only. `at` is in range: a time from a record in
+    /// the queried window, or that window's start.
+    fn new(id: &'a str, at: i64, tenant: &'a str, record: &'a RawValue) -> Envelope<'a> {
+        Envelope {
+            id,
+            time: time::from_millis(at).map(time::rfc3339).unwrap_or_default(),
+            source: SOURCE,
+            kind: KIND,
+            tenant,
+            trace_id: None,
+            sender: None,
+            recipients: &[],
+            subject: None,
+            status: None,
+            size: None,
+            message_id: None,
+            from_ip: None,
+            to_ip: None,
+            normalization_error: None,
+            record,
+        }
+    }
 }
 
 fn none_listed(recipients: &&[String]) -> bool {
@@ -162,25 +223,6 @@ pub fn status(raw: &str) -> Option<String> {
     let mut chars = raw.chars();
     let first = chars.next()?;
     Some(first.to_lowercase().chain(chars).collect())
-}
-
-/// An id for a record that has none, stable across refetches and the same
-/// for both APIs: `derived-<received ms>-<hash of message id, sender and
-/// recipients>` (64-bit FNV-1a, hex).
-pub fn derived_id(trace: &Trace, at: i64) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut feed = |text: &str| {
-        for byte in text.bytes().chain([0x1f]) {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
-        }
-    };
-    feed(trace.message_id.as_deref().unwrap_or_default());
-    feed(trace.sender.as_deref().unwrap_or_default());
-    for recipient in &trace.recipients {
-        feed(recipient);
-    }
-    format!("derived-{at}-{hash:016x}")
 }
 
 /// A field as text: a non-blank string as it is, a number in its JSON
@@ -259,7 +301,7 @@ mod tests {
 
     fn run(t: &Trace, record: &str) -> (Normalized, Value) {
         let raw = RawValue::from_string(record.to_string()).unwrap();
-        let n = normalize(t, AT, &raw, "t-1");
+        let n = normalize(t, AT, &raw, "t-1", None);
         let body = serde_json::from_str(&n.event.body).unwrap();
         (n, body)
     }
@@ -268,12 +310,15 @@ mod tests {
     fn a_full_record_fills_every_field_in_order() {
         let (n, body) = run(&trace(), r#"{"k" : 1.50}"#);
         assert!(n.had_id);
-        assert_eq!(n.event.id, "9ff07b4a-e2a4-4826-a0b9-76fe490c5c59");
+        assert_eq!(
+            n.event.id,
+            "9ff07b4a-e2a4-4826-a0b9-76fe490c5c59:henrietta.siciliani@contoso.onmicrosoft.com:filteredasspam"
+        );
         assert_eq!((n.event.time, n.event.kind.as_str()), (AT, "MessageTrace"));
         assert_eq!(n.event.partition_key, None);
         assert_eq!(
             n.event.body,
-            r#"{"id":"9ff07b4a-e2a4-4826-a0b9-76fe490c5c59","time":"2026-11-25T07:27:59.000Z","source":"exchange.messagetrace","kind":"MessageTrace","tenant":"t-1","sender":"isaiah.sherman@adatum.com","recipients":["henrietta.siciliani@contoso.onmicrosoft.com"],"subject":"Password expiry notice","status":"filteredAsSpam","size":154472,"messageId":"<E4C8@6ADC.prod.outlook.com>","fromIp":"104.21.57.241","toIp":"2001:db8::7","record":{"k" : 1.50}}"#
+            r#"{"id":"9ff07b4a-e2a4-4826-a0b9-76fe490c5c59:henrietta.siciliani@contoso.onmicrosoft.com:filteredasspam","time":"2026-11-25T07:27:59.000Z","source":"exchange.messagetrace","kind":"MessageTrace","tenant":"t-1","traceId":"9ff07b4a-e2a4-4826-a0b9-76fe490c5c59","sender":"isaiah.sherman@adatum.com","recipients":["henrietta.siciliani@contoso.onmicrosoft.com"],"subject":"Password expiry notice","status":"filteredAsSpam","size":154472,"messageId":"<E4C8@6ADC.prod.outlook.com>","fromIp":"104.21.57.241","toIp":"2001:db8::7","record":{"k" : 1.50}}"#
         );
         assert_eq!(body["toIp"], "2001:db8::7");
     }
@@ -294,11 +339,16 @@ mod tests {
         };
         let (_, body) = run(&bare, "{}");
         let keys: Vec<_> = body.as_object().unwrap().keys().cloned().collect();
-        assert_eq!(keys, ["id", "kind", "record", "source", "tenant", "time"]);
+        assert_eq!(
+            keys,
+            [
+                "id", "kind", "record", "source", "tenant", "time", "traceId"
+            ]
+        );
     }
 
     #[test]
-    fn records_without_id_get_a_stable_derived_one() {
+    fn records_without_id_get_a_derived_one_and_no_trace_id() {
         let mut t = trace();
         t.id = None;
         let (n, body) = run(&t, "{}");
@@ -308,12 +358,36 @@ mod tests {
             "{}",
             n.event.id
         );
-        assert_eq!(n.event.id.len(), "derived-".len() + 13 + 1 + 16);
         assert_eq!(body["id"], n.event.id.as_str());
-        assert_eq!(run(&t, "{}").0.event.id, n.event.id, "stable");
-        let mut other = t.clone();
-        other.recipients.push("b@contoso.com".into());
-        assert_ne!(run(&other, "{}").0.event.id, n.event.id);
+        assert!(body.get("traceId").is_none());
+    }
+
+    #[test]
+    fn a_record_with_a_problem_says_so_and_keeps_what_was_read() {
+        let mut t = trace();
+        t.received = Received::Unreadable("receivedDateTime `yesterday`".into());
+        let raw = RawValue::from_string(r#"{"x" : 1}"#.to_string()).unwrap();
+        let n = normalize(&t, AT, &raw, "t-1", Some("its time is unreadable"));
+        let body: Value = serde_json::from_str(&n.event.body).unwrap();
+        assert_eq!(body["normalizationError"], "its time is unreadable");
+        assert_eq!(body["time"], "2026-11-25T07:27:59.000Z");
+        assert_eq!(body["sender"], "isaiah.sherman@adatum.com");
+        assert!(n.event.body.ends_with(r#""record":{"x" : 1}}"#));
+    }
+
+    #[test]
+    fn an_unreadable_record_is_published_as_it_came() {
+        let raw = RawValue::from_string("[1, 2]".to_string()).unwrap();
+        let e = malformed(&raw, AT, "t-1", "is an array, not a JSON object");
+        assert_eq!(e.time, AT);
+        assert!(e.id.starts_with("malformed-"), "{}", e.id);
+        assert_eq!(
+            e.body,
+            format!(
+                r#"{{"id":"{}","time":"2026-11-25T07:27:59.000Z","source":"exchange.messagetrace","kind":"MessageTrace","tenant":"t-1","normalizationError":"is an array, not a JSON object","record":[1, 2]}}"#,
+                e.id
+            )
+        );
     }
 
     #[test]

@@ -3,6 +3,13 @@
 //! that a window it would refuse fails here with a clear message rather
 //! than as the API's 400.
 //!
+//! An empty window (its end at or before its start, as min-age arithmetic
+//! after a quick restart can give) is planned as no items: nothing to ask,
+//! and nothing wrong. A non-empty window is never skipped, however narrow:
+//! its query is rounded out to whole seconds, so it always spans at least
+//! one second and its bounds never print as the same second; returning no
+//! items for it would let the host move past the records in it.
+//!
 //! The queried window is `[start - overlap, end)`, with its start on a
 //! whole second (both APIs take whole seconds). The overlap is shortened,
 //! never the window, where a full one would not fit: when the query would
@@ -33,28 +40,28 @@ pub fn plan(
         shared,
     )?;
     Ok(PlanOutput {
-        items: vec![query.item()],
+        items: query.iter().map(PageItem::item).collect(),
         state: None,
         counters: Vec::new(),
     })
 }
 
-/// The first page of the query that covers `[start, end)` at `now`, or why
-/// the API would refuse it.
+/// The first page of the query that covers `[start, end)` at `now`; none
+/// when the window is empty; or why the API would refuse it.
 pub fn query_window(
     start: i64,
     end: i64,
     now: i64,
     limits: &Limits,
     shared: &Shared,
-) -> Result<PageItem, FetchError> {
+) -> Result<Option<PageItem>, FetchError> {
     let span = format!("window [{}, {})", time::show(start), time::show(end));
     let bad = |why: String| Err(FetchError::BadRequest(format!("{span} {why}")));
     if from_millis(start).is_none() || from_millis(end).is_none() {
         return bad("lies outside the years 1-9999".into());
     }
     if end <= start {
-        return bad("is empty".into());
+        return Ok(None);
     }
     let max_span = limits.max_span_ms as i64;
     let history = limits.history_ms as i64;
@@ -67,7 +74,7 @@ pub fn query_window(
             limits.api
         ));
     }
-    if start < now.saturating_sub(history) {
+    if window_start < now.saturating_sub(history) {
         return bad(format!(
             "starts more than {} before now ({}); {} keeps message traces that long",
             duration::show(limits.history_ms),
@@ -78,11 +85,11 @@ pub fn query_window(
     let oldest = now - history + LOOKBACK_SLACK_MS as i64;
     let wanted = start.saturating_sub(shared.overlap_ms as i64);
     let query_start = time::floor_second(wanted.max(oldest).max(query_end - max_span));
-    Ok(PageItem {
+    Ok(Some(PageItem {
         start: query_start.min(window_start),
         end,
         page: None,
-    })
+    }))
 }
 
 #[cfg(test)]
@@ -119,6 +126,7 @@ mod tests {
 
     fn query(start: i64, end: i64, overlap: &str) -> Result<PageItem, FetchError> {
         query_window(start, end, NOW, &LIMITS, &shared(overlap))
+            .map(|q| q.expect("a non-empty window is queried"))
     }
 
     fn bad(result: Result<PageItem, FetchError>) -> String {
@@ -218,9 +226,56 @@ mod tests {
             m,
             "window [2026-08-26T08:00:00.000Z, 2026-08-27T08:00:00.000Z) starts more than 90d before now (2026-11-25T08:00:00.000Z); Microsoft Graph messageTraces keeps message traces that long"
         );
-        assert!(bad(query(NOW, NOW, "1h")).ends_with("is empty"));
-        assert!(bad(query(NOW, NOW - 1, "1h")).ends_with("is empty"));
         let m = bad(query(i64::MIN, NOW, "1h"));
         assert!(m.ends_with("lies outside the years 1-9999"), "{m}");
+    }
+
+    #[test]
+    fn an_empty_window_is_no_work_and_no_error() {
+        for (start, end) in [(NOW - HOUR, NOW - HOUR), (NOW - HOUR, NOW - HOUR - 1)] {
+            let request = PlanRequest {
+                window: TimeWindow { start, end },
+                state: None,
+            };
+            let out = plan(&ctx(), &request, &LIMITS, &shared("1h")).unwrap();
+            assert!(out.items.is_empty(), "{start}..{end}");
+        }
+    }
+
+    #[test]
+    fn a_window_narrower_than_a_second_is_still_a_whole_second_query() {
+        for overlap in ["0", "1h"] {
+            let q = query(NOW - 700, NOW - 200, overlap).unwrap();
+            assert!(q.start <= NOW - 1000, "{overlap}: {q:?}");
+            assert_eq!(q.start % 1000, 0);
+            assert!(
+                time::ceil_second(q.end) - q.start >= 1000,
+                "{overlap}: {q:?}"
+            );
+            assert_eq!(q.end, NOW - 200);
+        }
+    }
+
+    #[test]
+    fn the_query_never_starts_before_the_apis_history() {
+        // Whatever the window, the overlap and the clock's milliseconds.
+        for start in [
+            NOW - 90 * DAY + 1,
+            NOW - 90 * DAY + 999,
+            NOW - 90 * DAY + 30 * MINUTE_MS as i64,
+            NOW - 90 * DAY + 2 * HOUR + 1,
+        ] {
+            for overlap in ["0", "1h", "1d"] {
+                match query_window(start, start + HOUR, NOW, &LIMITS, &shared(overlap)) {
+                    Ok(Some(q)) => assert!(q.start >= NOW - 90 * DAY, "{start} {overlap}"),
+                    Ok(None) => panic!("not empty"),
+                    Err(FetchError::BadRequest(m)) => {
+                        assert!(m.contains("starts more than 90d before now"), "{m}");
+                        assert!(time::floor_second(start) < NOW - 90 * DAY);
+                    }
+                    Err(other) => panic!("{other:?}"),
+                }
+            }
+        }
     }
 }

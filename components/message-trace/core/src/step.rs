@@ -14,12 +14,12 @@
 //! window is read again from the first page (`restarted-windows`), so a swap
 //! never leaves a checkpoint stuck.
 //!
-//! Records: a record that is not a JSON object, or whose time is present but
-//! unreadable, is `fatal`: the API's format has changed, and guessing would
-//! publish wrong data or silently lose it; the checkpoint stays until a
-//! component that reads it is deployed. A record without any time belongs
-//! to no window and is dropped (`records-without-time`, logged with its
-//! id); one without an id gets a derived one (`records-without-id`).
+//! Records: each becomes an event, is left to the window that holds it
+//! (`out-of-window`), or, when it cannot be normalized (not a JSON object,
+//! a missing or unreadable received time), is published as it came with
+//! `normalizationError` (`malformed-records`, each logged): one bad record
+//! never fails its page nor is lost ([`crate::records`]). A row without a
+//! trace id gets a derived one (`records-without-id`).
 
 use connector_sdk::counters::Counters;
 use connector_sdk::fetch_error::{malformed, network};
@@ -31,7 +31,8 @@ use serde_json::value::RawValue;
 use crate::api::{Api, Level};
 use crate::counters;
 use crate::items::{PAGE, PageItem};
-use crate::normalize::{self, Received, Trace};
+use crate::normalize::Trace;
+use crate::records::{self, Outcome};
 use crate::urls;
 
 /// One page as an API returned it.
@@ -123,42 +124,29 @@ pub fn page(
         .parse_page(strip_bom(&response.body))
         .map_err(|problem| malformed(&what, &problem, &response))?;
     let mut events = Vec::with_capacity(page.records.len());
-    let mut undated = Vec::new();
+    let mut bad_records = Vec::new();
     for (index, raw) in page.records.iter().enumerate() {
-        let trace = normalize::check_object(raw)
-            .and_then(|()| source.read_record(raw))
-            .map_err(|problem| malformed(&what, &format!("record {index} {problem}"), &response))?;
-        let at = match &trace.received {
-            Received::At(at) => *at,
-            Received::Missing => {
-                counters.add(counters::RECORDS_WITHOUT_TIME, 1);
-                undated.push(trace.id.clone().unwrap_or_else(|| format!("#{index}")));
-                continue;
+        match records::read(source, item, &ctx.tenant, raw) {
+            Outcome::Event { event, had_id } => {
+                counters.add(counters::RECORDS_WITHOUT_ID, u64::from(!had_id));
+                events.push(event);
             }
-            Received::Unreadable(field) => {
-                return Err(FetchError::Fatal(format!(
-                    "{what}: record {index} (id {}) has {field}, which is not a date this component reads; \
-                     the API's date format may have changed, so nothing is published until a component \
-                     version that reads it is deployed",
-                    trace.id.as_deref().unwrap_or("none")
-                )));
+            Outcome::OutOfWindow => counters.add(counters::OUT_OF_WINDOW, 1),
+            Outcome::Malformed { event, problem } => {
+                counters.add(counters::MALFORMED_RECORDS, 1);
+                bad_records.push(format!("record {index} (id {}): {problem}", event.id));
+                events.push(event);
             }
-        };
-        if at < item.start || at >= item.end {
-            counters.add(counters::OUT_OF_WINDOW, 1);
-            continue;
         }
-        let normalized = normalize::normalize(&trace, at, raw, &ctx.tenant);
-        counters.add(counters::RECORDS_WITHOUT_ID, u64::from(!normalized.had_id));
-        events.push(normalized.event);
     }
-    if !undated.is_empty() {
+    if !bad_records.is_empty() {
         api.log(
             Level::Warn,
             &format!(
-                "{what}: dropped {} record(s) without a received time, which belong to no window: {}",
-                undated.len(),
-                undated.join(", ")
+                "{what}: published {} record(s) that could not be normalized as they came, with \
+                 `normalizationError` (the API's format may have changed): {}",
+                bad_records.len(),
+                bad_records.join("; ")
             ),
         );
     }
@@ -227,6 +215,7 @@ mod tests {
     use serde_json::Value;
 
     use super::*;
+    use crate::normalize::{self, Received};
     use crate::testkit::*;
 
     /// A made-up API: pages `{"value":[..],"next":".."}`, records
@@ -338,8 +327,9 @@ mod tests {
         let out = out.unwrap();
         assert_eq!(api.requests, [FIRST]);
         let ids: Vec<_> = out.events.iter().map(|e| e.id.as_str()).collect();
-        assert_eq!(ids[..2], ["a", "c"]);
+        assert_eq!(ids[..2], ["a:x@c.com:", "c::"]);
         assert!(ids[2].starts_with("derived-1795591800000-"), "{}", ids[2]);
+        assert!(ids[2].ends_with(":y@c.com:"), "{}", ids[2]);
         assert_eq!(
             counts(&out.counters),
             [
@@ -366,49 +356,72 @@ mod tests {
         assert_eq!(counts(&out.counters), [("pages", 1)]);
     }
 
-    #[test]
-    fn records_without_time_are_dropped_counted_and_logged() {
-        let body = r#"{"value":[{"id":"a"},{"id":"b","t":null},{"t":null},{"id":"c","t":"2026-11-25T07:10:00Z"}]}"#;
-        let (api, out) = run(vec![ok(body)], None);
-        let out = out.unwrap();
-        assert_eq!(out.events.len(), 1);
-        assert_eq!(
-            counts(&out.counters),
-            [("events", 1), ("pages", 1), ("records-without-time", 3)]
-        );
-        assert_eq!(api.logs.len(), 1);
-        assert_eq!(api.logs[0].0, Level::Warn);
-        assert!(
-            api.logs[0].1.ends_with(
-                "dropped 3 record(s) without a received time, which belong to no window: a, b, #2"
-            ),
-            "{}",
-            api.logs[0].1
-        );
+    fn bodies(out: &StepOutput) -> Vec<Value> {
+        out.events
+            .iter()
+            .map(|e| serde_json::from_str(&e.body).unwrap())
+            .collect()
     }
 
     #[test]
-    fn unreadable_times_and_non_objects_are_fatal_naming_the_page() {
-        let m = fatal(run(vec![ok(r#"{"value":[{"id":"a","t":"yesterday"}]}"#)], None).1);
+    fn records_that_cannot_be_normalized_are_published_and_the_page_goes_on() {
+        let body = r#"{"value":[
+            {"id":"a"},
+            {"id":"b","t":"yesterday","to":"x@c.com"},
+            7,
+            {"id":"c","t":"2026-11-25T07:10:00Z"}
+        ],"next":"https://api.example/traces?page=2"}"#;
+        let (api, out) = run(vec![ok(body)], None);
+        let out = out.unwrap();
+        assert_eq!(out.next.len(), 1, "the next page is still read");
+        assert_eq!(
+            counts(&out.counters),
+            [("events", 4), ("malformed-records", 3), ("pages", 1)]
+        );
+        let b = bodies(&out);
+        assert_eq!(b[0]["id"], "a::");
+        assert_eq!(
+            b[0]["normalizationError"],
+            "the record has no received time"
+        );
+        assert_eq!(b[1]["id"], "b:x@c.com:");
+        assert_eq!(
+            b[1]["normalizationError"],
+            "the record has t `yesterday`, which is not a date this component reads"
+        );
+        assert_eq!(b[1]["recipients"][0], "x@c.com", "what was read is kept");
+        assert!(b[2]["id"].as_str().unwrap().starts_with("malformed-"));
+        assert_eq!(
+            b[2]["normalizationError"],
+            "the record is a number, not a JSON object"
+        );
+        assert_eq!(b[2]["record"], 7);
+        for malformed in &b[..3] {
+            assert_eq!(
+                malformed["time"], "2026-11-25T07:00:00.000Z",
+                "window start"
+            );
+        }
+        assert_eq!(out.events[2].time, START);
+        assert!(b[3].get("normalizationError").is_none());
+        assert_eq!(api.logs.len(), 1);
+        assert_eq!(api.logs[0].0, Level::Warn);
         assert!(
-            m.starts_with(&format!(
-                "message trace page {FIRST}: record 0 (id a) has t `yesterday`, which is not a date"
-            )),
-            "{m}"
+            api.logs[0]
+                .1
+                .contains("published 3 record(s) that could not be normalized")
+                && api.logs[0].1.contains("record 2 (id malformed-"),
+            "{}",
+            api.logs[0].1
         );
-        let m = fatal(
-            run(
-                vec![ok(r#"{"value":[{"id":"a","t":"2026-11-25T07:10:00Z"},7]}"#)],
-                None,
-            )
-            .1,
-        );
-        assert!(
-            m.starts_with(&format!(
-                "message trace page {FIRST}: record 1 is a number, not a JSON object; body starts"
-            )),
-            "{m}"
-        );
+        // Read again, the same records get the same ids.
+        let (_, again) = run(vec![ok(body)], None);
+        let ids = |o: &StepOutput| o.events.iter().map(|e| e.id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(&again.unwrap()), ids(&out));
+    }
+
+    #[test]
+    fn pages_that_cannot_be_read_are_fatal_naming_the_page() {
         let m = fatal(run(vec![ok(r#"{"value":[{"id":"a","t":"2026"#)], None).1);
         assert!(
             m.starts_with(&format!("message trace page {FIRST}: EOF while parsing")),

@@ -77,8 +77,8 @@ mod tests {
                 .contains(&json!(SOURCE))
         );
         let good = json!({
-            "id": "a", "time": "2026-11-25T07:00:00.000Z", "source": SOURCE, "kind": "MessageTrace",
-            "tenant": "t", "sender": "s@x.com", "recipients": ["r@y.com"], "subject": "",
+            "id": "a:r@y.com:delivered", "time": "2026-11-25T07:00:00.000Z", "source": SOURCE,
+            "kind": "MessageTrace", "tenant": "t", "traceId": "a", "sender": "s@x.com", "recipients": ["r@y.com"], "subject": "",
             "status": "delivered", "size": 0, "messageId": "<m@x>", "fromIp": "2001:db8::1",
             "toIp": "1.2.3.4", "record": {}
         });
@@ -98,12 +98,18 @@ mod tests {
                 "source \"o365.message-trace\" is not among",
             ),
             ("colour", json!("red"), "`colour` is not in the schema"),
+            ("traceId", json!(""), "`traceId` is \"\""),
+            ("normalizationError", json!(3), "`normalizationError` is 3"),
         ] {
             let mut bad = good.clone();
             bad[field] = value;
             let err = conforms(&schema, &bad).unwrap_err();
             assert!(err.starts_with(complaint), "{field}: {err}");
         }
+        let mut malformed = good.clone();
+        malformed["normalizationError"] = json!("the record is a number, not a JSON object");
+        malformed["record"] = json!(7);
+        assert_eq!(conforms(&schema, &malformed), Ok(()));
         let mut missing = good;
         missing.as_object_mut().unwrap().remove("tenant");
         assert_eq!(

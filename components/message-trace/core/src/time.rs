@@ -24,9 +24,19 @@ pub fn filter_bound(ms: i64) -> Result<String, connector_sdk::FetchError> {
     })
 }
 
+/// The filter bounds of the query for `[start, end)`, both whole seconds
+/// (the APIs' resolution) and inclusive: the start rounded down, the end
+/// rounded up and at least one second after the start, so the two never
+/// print as the same second (which the APIs refuse, or answer empty).
+pub fn filter_window(start: i64, end: i64) -> Result<(String, String), connector_sdk::FetchError> {
+    let from = floor_second(start);
+    let to = ceil_second(end).max(from.saturating_add(1000));
+    Ok((filter_bound(from)?, filter_bound(to)?))
+}
+
 /// `ms` rounded down to a whole second.
 pub fn floor_second(ms: i64) -> i64 {
-    ms - ms.rem_euclid(1000)
+    ms.saturating_sub(ms.rem_euclid(1000))
 }
 
 /// `ms` rounded up to a whole second.
@@ -55,6 +65,24 @@ mod tests {
         assert_eq!(filter_format(i64::MIN), None);
         assert_eq!(show(NOV_25 + 7), "2026-11-25T08:00:00.007Z");
         assert_eq!(show(i64::MAX), format!("{} ms", i64::MAX));
+    }
+
+    #[test]
+    fn filter_windows_span_at_least_a_second() {
+        let w = |a, b| filter_window(a, b).unwrap();
+        assert_eq!(
+            w(NOV_25 + 200, NOV_25 + 700),
+            ("2026-11-25T08:00:00Z".into(), "2026-11-25T08:00:01Z".into())
+        );
+        assert_eq!(
+            w(NOV_25, NOV_25),
+            ("2026-11-25T08:00:00Z".into(), "2026-11-25T08:00:01Z".into())
+        );
+        assert_eq!(
+            w(NOV_25 - 1, NOV_25 + 1),
+            ("2026-11-25T07:59:59Z".into(), "2026-11-25T08:00:01Z".into())
+        );
+        assert!(filter_window(i64::MIN, NOV_25).is_err());
     }
 
     #[test]

@@ -45,8 +45,72 @@ fn odd_records_match_the_reporting_version() {
     let o = check("odd-records");
     assert_eq!(o["counters"]["out-of-window"], 2);
     assert_eq!(o["counters"]["records-without-id"], 1);
-    assert_eq!(o["counters"]["records-without-time"], 1);
+    assert_eq!(
+        o["counters"]["malformed-records"], 1,
+        "the record without a time"
+    );
     assert_eq!(o["events"][0]["fromIp"], "2a01:111:f400:7e1b::205");
+    let undated = &o["events"][3];
+    assert_eq!(
+        undated["normalizationError"],
+        "the record has no received time"
+    );
+    assert_eq!(
+        undated["time"], "2026-11-25T07:00:00.000Z",
+        "the window start"
+    );
+}
+
+#[test]
+fn several_recipients_match_the_reporting_version() {
+    let o = check("several-recipients");
+    let events = o["events"].as_array().unwrap();
+    assert_eq!(events.len(), 5, "one event per row");
+    let trace = "5b1e7c3a-9d2f-4a6b-8c1e-3f5a7b9d1c2e";
+    assert_eq!(
+        events[..3]
+            .iter()
+            .map(|e| e["id"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        [
+            format!("{trace}:alex.wilber@contoso.onmicrosoft.com:delivered"),
+            format!("{trace}:lee.gu@fabrikam.com:pending"),
+            format!("{trace}:patti.fernandez@contoso.onmicrosoft.com:filteredasspam"),
+        ]
+    );
+    assert!(events[..3].iter().all(|e| e["traceId"] == trace));
+    assert_eq!(
+        events[1]["recipients"][0], "Lee.Gu@Fabrikam.com",
+        "kept as written"
+    );
+    // Without a trace id: one derived id for the message, a row per recipient.
+    let derived: Vec<&str> = events[3..]
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().split(':').next().unwrap())
+        .collect();
+    assert!(derived[0].starts_with("derived-1795592000000-"));
+    assert_eq!(derived[0], derived[1]);
+    assert_ne!(events[3]["id"], events[4]["id"]);
+    assert!(events[3].get("traceId").is_none());
+}
+
+#[test]
+fn malformed_records_are_published_with_the_page() {
+    let o = check("malformed-records");
+    assert_eq!(o["counters"]["malformed-records"], 2);
+    let events = o["events"].as_array().unwrap();
+    assert_eq!(events.len(), 3);
+    assert_eq!(
+        events[0]["normalizationError"],
+        "the record has receivedDateTime `25/11/2026 07:30`, which is not a date this component reads"
+    );
+    assert_eq!(events[0]["sender"], "megan.bowen@contoso.onmicrosoft.com");
+    assert!(events[1]["id"].as_str().unwrap().starts_with("malformed-"));
+    assert_eq!(
+        events[1]["normalizationError"],
+        "the record is a string, not a JSON object"
+    );
+    assert!(events[2].get("normalizationError").is_none());
 }
 
 #[test]

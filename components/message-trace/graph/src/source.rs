@@ -89,14 +89,12 @@ impl Source for Graph {
     }
 
     /// `$filter=receivedDateTime ge <start> and receivedDateTime le <end>`:
-    /// whole seconds, the end rounded up (the step drops what lies at or
-    /// after the exact end), then `$top`.
+    /// whole seconds, the end rounded up and at least a second after the
+    /// start ([`time::filter_window`]; the step drops what lies at or after
+    /// the exact end), then `$top`.
     fn first_page_url(&self, start: i64, end: i64) -> Result<String, FetchError> {
-        let filter = format!(
-            "receivedDateTime ge {} and receivedDateTime le {}",
-            time::filter_bound(start)?,
-            time::filter_bound(time::ceil_second(end))?
-        );
+        let (from, to) = time::filter_window(start, end)?;
+        let filter = format!("receivedDateTime ge {from} and receivedDateTime le {to}");
         Ok(format!(
             "{}{PATH}?$filter={}&$top={}",
             self.root,

@@ -50,6 +50,20 @@ fn odd_records_match_the_graph_version() {
 }
 
 #[test]
+fn several_recipients_match_the_graph_version() {
+    let o = check("several-recipients");
+    assert_eq!(
+        o["events"].as_array().unwrap().len(),
+        5,
+        "one event per row"
+    );
+    assert_eq!(
+        o["events"][1]["id"],
+        "5b1e7c3a-9d2f-4a6b-8c1e-3f5a7b9d1c2e:lee.gu@fabrikam.com:pending"
+    );
+}
+
+#[test]
 fn reporting_spellings() {
     let o = check("reporting-spellings");
     assert_eq!(
@@ -61,6 +75,12 @@ fn reporting_spellings() {
         ])
     );
     assert_eq!(o["events"][0]["time"], "2026-11-25T07:21:02.123Z");
+    // One row naming several addresses is one event; its id names them
+    // all, lower-cased and sorted.
+    assert_eq!(
+        o["events"][0]["id"],
+        "3c4d5e6f-7a8b-4c9d-0e1f-2a3b4c5d6e7f:adele.vance@contoso.onmicrosoft.com;allan.deyoung@contoso.onmicrosoft.com;external.list@fabrikam.com:expanded"
+    );
     assert!(o["events"][1].get("recipients").is_none());
     assert_eq!(o["events"][2]["time"], "2026-11-25T07:26:40.500Z");
 }

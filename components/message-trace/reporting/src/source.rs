@@ -112,14 +112,12 @@ impl Source for Reporting {
     }
 
     /// `$format=Json&$filter=StartDate eq datetime'<start>' and EndDate eq
-    /// datetime'<end>'`: whole seconds with `Z`, the end rounded up (the
-    /// step drops what lies at or after the exact end).
+    /// datetime'<end>'`: whole seconds with `Z`, the end rounded up and at
+    /// least a second after the start ([`time::filter_window`]; the step
+    /// drops what lies at or after the exact end).
     fn first_page_url(&self, start: i64, end: i64) -> Result<String, FetchError> {
-        let filter = format!(
-            "StartDate eq datetime'{}' and EndDate eq datetime'{}'",
-            time::filter_bound(start)?,
-            time::filter_bound(time::ceil_second(end))?
-        );
+        let (from, to) = time::filter_window(start, end)?;
+        let filter = format!("StartDate eq datetime'{from}' and EndDate eq datetime'{to}'");
         Ok(format!(
             "{}/MessageTrace?$format=Json&$filter={}",
             self.service,
@@ -275,7 +273,7 @@ mod tests {
         let (api, out) = run(vec![ok(&body)], None);
         assert_eq!(api.requests, [FIRST]);
         let out = out.unwrap();
-        assert_eq!(out.events[0].id, "a");
+        assert_eq!(out.events[0].id, "a::delivered");
         assert_eq!(out.events[0].time, 1_795_591_679_000);
         assert_eq!(
             PageItem::read(&out.next[0]).unwrap().page.as_deref(),
@@ -302,7 +300,7 @@ mod tests {
             None,
         );
         let out = out.unwrap();
-        assert_eq!(out.events[0].id, "b");
+        assert_eq!(out.events[0].id, "b::");
         assert!(out.next.is_empty());
     }
 
@@ -406,14 +404,15 @@ mod tests {
     }
 
     #[test]
-    fn an_unreadable_received_time_is_fatal() {
+    fn an_unreadable_received_time_is_published_as_malformed() {
         let body = r#"{"d":{"results":[{"MessageTraceId":"a","Received":"25.11.2026 07:27"}]}}"#;
-        match run(vec![ok(body)], None).1 {
-            Err(FetchError::Fatal(m)) => assert!(
-                m.starts_with(&format!("message trace page {FIRST}: record 0 (id a) has Received `25.11.2026 07:27`, which is not a date this component reads")),
-                "{m}"
-            ),
-            other => panic!("{other:?}"),
-        }
+        let out = run(vec![ok(body)], None).1.unwrap();
+        assert_eq!(counts(&out.counters)[1], ("malformed-records", 1));
+        let event: serde_json::Value = serde_json::from_str(&out.events[0].body).unwrap();
+        assert_eq!(
+            event["normalizationError"],
+            "the record has Received `25.11.2026 07:27`, which is not a date this component reads"
+        );
+        assert_eq!(out.events[0].time, GOLDEN_START);
     }
 }

@@ -21,7 +21,7 @@ pub fn schema() -> Value {
 }
 
 /// Checks `value` against the schema's own words: required fields, no
-/// others, each field's JSON type (strings at least their `minLength`,
+/// others, each declared field's JSON type (strings at least their `minLength`,
 /// arrays non-empty and of strings), and a `source` the schema lists among
 /// its examples.
 pub fn conforms(schema: &Value, value: &Value) -> Result<(), String> {
@@ -37,9 +37,9 @@ pub fn conforms(schema: &Value, value: &Value) -> Result<(), String> {
         let declared = properties
             .get(name)
             .ok_or_else(|| format!("`{name}` is not in the schema"))?;
-        // A field the schema gives no type (the audit `record`, which is
-        // any JSON value when `normalizationError` is present) takes any.
         let fits = match declared["type"].as_str().unwrap_or("any") {
+            // A field declared without a type (`record`, whose type the
+            // schema words conditionally) takes any JSON value.
             "any" => true,
             "string" => field.as_str().is_some_and(|s| {
                 declared["minLength"]
@@ -95,10 +95,11 @@ mod tests {
                 "source": {"type": "string", "examples": ["a.b"]},
                 "n": {"type": "integer"},
                 "list": {"type": "array"},
-                "odd": {"type": "boolean"}
+                "odd": {"type": "boolean"},
+                "anything": {}
             }
         });
-        let good = json!({"id": "x", "source": "a.b", "n": -1, "list": ["y"]});
+        let good = json!({"id": "x", "source": "a.b", "n": -1, "list": ["y"], "anything": 7});
         assert_eq!(conforms(&schema, &good), Ok(()));
         let refused = |field: &str, value: Value| {
             let mut bad = good.clone();

@@ -106,17 +106,38 @@ pub struct AuditTruth {
     pub oversized: bool,
 }
 
-/// One message trace record, identical through Graph and the Reporting WS.
+/// One message trace row (a message and one recipient), identical through
+/// Graph and the Reporting WS. The rows of one message share `id`; a row
+/// is identified by `id` and `recipient`, as Microsoft does.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TraceTruth {
-    /// Graph `id` / Reporting WS `MessageTraceId`.
+    /// Graph `id` / Reporting WS `MessageTraceId`: the message's trace id,
+    /// shared by all its rows.
     pub id: String,
+    /// Graph `recipientAddress` / Reporting WS `RecipientAddress`.
+    pub recipient: String,
     /// When the message was received.
     pub received: DateTime<Utc>,
     /// The message's `Message-ID` header, e.g. `<...@...>`.
     pub message_id: String,
-    /// From when on queries return the record (late data).
+    /// From when on queries return the row (late data).
     pub available_at: DateTime<Utc>,
+    /// The row's final status, in Graph's spelling (`delivered`).
+    pub status: String,
+    /// Until then the row is served as `pending` (a status change seen by
+    /// a later read); none when it is served with its final status at once.
+    pub pending_until: Option<DateTime<Utc>>,
+}
+
+impl TraceTruth {
+    /// The status served at `at`, in Graph's spelling: `pending` before
+    /// `pending_until`, the final status after.
+    pub fn status_at(&self, at: DateTime<Utc>) -> &str {
+        match self.pending_until {
+            Some(until) if at < until => "pending",
+            _ => &self.status,
+        }
+    }
 }
 
 /// Milliseconds since the Unix epoch.

@@ -1,7 +1,13 @@
-//! Message traces: trace `i` is received in the `i`-th slot of
+//! Message traces: message `i` is received in the `i`-th slot of
 //! `3600 s / traces_per_hour` after the Unix epoch (with jitter inside the
 //! slot), and becomes visible to queries 0–20 minutes later (late data).
-//! Graph and the Reporting WS render the same [`Trace`].
+//!
+//! As in the real APIs, a message is served as **one row per recipient**,
+//! every row carrying the message's trace id: about 30 % of messages have
+//! 2–5 recipients. Each row has its own status, and about 8 % of rows are
+//! first served `pending` and settle to their final status 5–40 minutes
+//! after they became visible. Graph and the Reporting WS render the same
+//! [`Row`]s, in the same order (newest message first, then recipient order).
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -46,7 +52,7 @@ impl Status {
     }
 }
 
-/// One message trace record.
+/// One traced message: what all its rows share.
 #[derive(Clone, Debug)]
 pub(crate) struct Trace {
     pub(crate) index: i64,
@@ -54,13 +60,51 @@ pub(crate) struct Trace {
     pub(crate) received: DateTime<Utc>,
     pub(crate) available_at: DateTime<Utc>,
     pub(crate) sender: String,
-    pub(crate) recipient: String,
+    pub(crate) recipients: Vec<Recipient>,
     pub(crate) subject: String,
-    pub(crate) status: Status,
     pub(crate) size: u64,
     pub(crate) message_id: String,
     pub(crate) from_ip: String,
     pub(crate) to_ip: Option<String>,
+}
+
+/// One recipient of a message: the part of a row that is its own.
+#[derive(Clone, Debug)]
+pub(crate) struct Recipient {
+    pub(crate) address: String,
+    /// The final status.
+    pub(crate) status: Status,
+    /// Until then the row is served `pending` (a status change).
+    pub(crate) pending_until: Option<DateTime<Utc>>,
+}
+
+/// One row as the APIs serve it: a message and one of its recipients.
+#[derive(Clone, Debug)]
+pub(crate) struct Row {
+    pub(crate) trace: Trace,
+    /// Which recipient, in the message's order.
+    pub(crate) row: usize,
+}
+
+impl Row {
+    /// The recipient of this row.
+    pub(crate) fn recipient(&self) -> &Recipient {
+        &self.trace.recipients[self.row]
+    }
+
+    /// The status served at `now`.
+    pub(crate) fn status_at(&self, now: DateTime<Utc>) -> Status {
+        let r = self.recipient();
+        match r.pending_until {
+            Some(until) if now < until => Status::Pending,
+            _ => r.status,
+        }
+    }
+
+    /// Where this row is in the served order, for a skip token.
+    pub(crate) fn position(&self) -> (i64, usize) {
+        (self.trace.index, self.row)
+    }
 }
 
 const SUBJECTS: [&str; 8] = [
@@ -93,19 +137,46 @@ impl TenantData {
         let available_at = received + Duration::seconds(rng.between(0, 20 * 60));
         let internal = upn(&mut rng, &self.spec.domain);
         let external = external_address(&mut rng);
-        let (sender, recipient) = match rng.below(3) {
+        let (sender, first) = match rng.below(3) {
             0 => (internal, external),
             1 => (external, internal),
             _ => (internal, upn(&mut rng, &self.spec.domain)),
         };
-        let status = match rng.below(100) {
-            0..=79 => Status::Delivered,
-            80..=84 => Status::Failed,
-            85..=87 => Status::Pending,
-            88..=90 => Status::Quarantined,
-            91..=96 => Status::FilteredAsSpam,
-            _ => Status::Expanded,
-        };
+        let mut addresses = vec![first];
+        if rng.chance(300) {
+            let more = rng.between(1, 4);
+            for _ in 0..more {
+                let address = if rng.chance(600) {
+                    upn(&mut rng, &self.spec.domain)
+                } else {
+                    external_address(&mut rng)
+                };
+                if !addresses.contains(&address) && address != sender {
+                    addresses.push(address);
+                }
+            }
+        }
+        let recipients = addresses
+            .into_iter()
+            .map(|address| {
+                let status = match rng.below(100) {
+                    0..=79 => Status::Delivered,
+                    80..=84 => Status::Failed,
+                    85..=87 => Status::Pending,
+                    88..=90 => Status::Quarantined,
+                    91..=96 => Status::FilteredAsSpam,
+                    _ => Status::Expanded,
+                };
+                let settles = status != Status::Pending && rng.chance(80);
+                let pending_until =
+                    settles.then(|| available_at + Duration::seconds(rng.between(5 * 60, 40 * 60)));
+                Recipient {
+                    address,
+                    status,
+                    pending_until,
+                }
+            })
+            .collect();
         Some(Trace {
             index,
             id: rng.guid(),
@@ -121,26 +192,26 @@ impl TenantData {
             from_ip: ipv4(&mut rng),
             to_ip: (!rng.chance(300)).then(|| ipv4(&mut rng)),
             sender,
-            recipient,
-            status,
+            recipients,
         })
     }
 
-    /// Traces received in `[from, to]` and visible at `now`, newest first,
-    /// starting below index `before` when continuing a previous page.
-    pub(crate) fn visible_traces(
+    /// Rows of messages received in `[from, to]` and visible at `now`,
+    /// newest message first and each message's recipients in order,
+    /// starting after the row at `after` when continuing a previous page.
+    pub(crate) fn visible_rows(
         &self,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
         now: DateTime<Utc>,
-        before: Option<i64>,
-    ) -> impl Iterator<Item = Trace> + '_ {
+        after: Option<(i64, usize)>,
+    ) -> impl Iterator<Item = Row> + '_ {
         let (low, high) = match self.trace_interval_ms() {
             Some(iv) => {
                 let high = ms(to.min(now)).div_euclid(iv) + 2;
                 (
                     ms(from.max(self.data_start)).div_euclid(iv) - 1,
-                    before.map_or(high, |b| b.min(high)),
+                    after.map_or(high, |(index, _)| (index + 1).min(high)),
                 )
             }
             None => (0, 0),
@@ -149,9 +220,17 @@ impl TenantData {
             .rev()
             .filter_map(|i| self.trace(i))
             .filter(move |t| t.received >= from && t.received <= to && t.available_at <= now)
+            .flat_map(|t| {
+                (0..t.recipients.len()).map(move |row| Row {
+                    trace: t.clone(),
+                    row,
+                })
+            })
+            .filter(move |r| after.is_none_or(|(index, row)| r.trace.index < index || r.row > row))
     }
 
-    /// Every trace received in `[from, to)`, visible yet or not, oldest first.
+    /// Every row of the messages received in `[from, to)`, visible yet or
+    /// not, oldest message first.
     pub(crate) fn trace_truth(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<TraceTruth> {
         let Some(iv) = self.trace_interval_ms() else {
             return Vec::new();
@@ -161,11 +240,19 @@ impl TenantData {
         (low..high.max(low))
             .filter_map(|i| self.trace(i))
             .filter(|t| t.received >= from && t.received < to)
-            .map(|t| TraceTruth {
-                id: t.id,
-                received: t.received,
-                message_id: t.message_id,
-                available_at: t.available_at,
+            .flat_map(|t| {
+                t.recipients
+                    .iter()
+                    .map(|r| TraceTruth {
+                        id: t.id.clone(),
+                        recipient: r.address.clone(),
+                        received: t.received,
+                        message_id: t.message_id.clone(),
+                        available_at: t.available_at,
+                        status: r.status.graph().to_string(),
+                        pending_until: r.pending_until,
+                    })
+                    .collect::<Vec<_>>()
             })
             .collect()
     }

@@ -9,12 +9,12 @@ use axum::extract::{RawQuery, State};
 use axum::http::request::Parts;
 use axum::response::Response;
 use axum::routing::get;
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 
 use super::gate::admit;
 use super::{Bounds, QueryParams, base_url, encode, filter_clauses, parse_skip_token, skip_token};
-use crate::data::traces::Trace;
+use crate::data::traces::Row;
 use crate::errors::{Api, graph_error};
 use crate::faults::{FaultKind, Target};
 use crate::state::AppState;
@@ -56,14 +56,17 @@ fn parse_filter(filter: &str) -> Option<Bounds> {
     Some((start, end))
 }
 
-fn record(trace: &Trace) -> Value {
+/// One row: the message's fields, shared `id`, this recipient and its
+/// status at `now`.
+fn record(row: &Row, now: DateTime<Utc>) -> Value {
+    let trace = &row.trace;
     json!({
         "id": trace.id,
         "receivedDateTime": iso_seconds(trace.received),
         "senderAddress": trace.sender,
-        "recipientAddress": trace.recipient,
+        "recipientAddress": row.recipient().address,
         "subject": trace.subject,
-        "status": trace.status.graph(),
+        "status": row.status_at(now).graph(),
         "size": trace.size,
         "messageId": trace.message_id,
         "fromIP": trace.from_ip,
@@ -127,28 +130,28 @@ async fn message_traces(
             );
         }
     };
-    let before = match query.get("$skiptoken").map(parse_skip_token) {
+    let after = match query.get("$skiptoken").map(parse_skip_token) {
         None => None,
-        Some(Some(index)) => Some(index),
+        Some(Some(position)) => Some(position),
         Some(None) => return bad_request("Invalid $skiptoken."),
     };
-    let mut traces: Vec<Trace> = admitted
+    let mut rows: Vec<Row> = admitted
         .tenant
         .data
-        .visible_traces(start, end, now, before)
+        .visible_rows(start, end, now, after)
         .take(top + 1)
         .collect();
-    let more = traces.len() > top;
-    traces.truncate(top);
-    let mut body =
-        json!({"@odata.context": CONTEXT, "value": traces.iter().map(record).collect::<Vec<_>>()});
+    let more = rows.len() > top;
+    rows.truncate(top);
+    let value: Vec<Value> = rows.iter().map(|r| record(r, now)).collect();
+    let mut body = json!({"@odata.context": CONTEXT, "value": value});
     let foreign = admitted.has(&FaultKind::ForeignNextPage);
-    let continue_below = if more {
-        traces.last().map(|t| t.index)
+    let continue_after = if more {
+        rows.last().map(Row::position)
     } else {
         None
     };
-    if let Some(index) = continue_below.or(foreign.then_some(i64::MIN + 1)) {
+    if let Some(position) = continue_after.or(foreign.then_some((i64::MIN + 1, 0))) {
         let host = if foreign {
             state.urls.foreign.clone()
         } else {
@@ -162,7 +165,7 @@ async fn message_traces(
         body["@odata.nextLink"] = format!(
             "{host}{PATH}?$filter={}&$top={top}&$skiptoken={}",
             encode(&filter),
-            skip_token(index)
+            skip_token(position)
         )
         .into();
     }

@@ -116,21 +116,20 @@ pub(crate) fn filter_clauses(filter: &str) -> Vec<Vec<&str>> {
     clauses
 }
 
-/// Opaque `$skiptoken` for "continue below trace `index`".
-pub(crate) fn skip_token(index: i64) -> String {
+/// Opaque `$skiptoken` for "continue after the row at `position`" (a
+/// message index and its recipient row, as [`crate::data::traces::Row`]).
+pub(crate) fn skip_token((index, row): (i64, usize)) -> String {
     use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("mt1:{index}"))
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("mt1:{index}:{row}"))
 }
 
 /// Reads a [`skip_token`].
-pub(crate) fn parse_skip_token(token: &str) -> Option<i64> {
+pub(crate) fn parse_skip_token(token: &str) -> Option<(i64, usize)> {
     use base64::Engine;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(token.trim())
         .ok()?;
-    String::from_utf8(bytes)
-        .ok()?
-        .strip_prefix("mt1:")?
-        .parse()
-        .ok()
+    let text = String::from_utf8(bytes).ok()?;
+    let (index, row) = text.strip_prefix("mt1:")?.split_once(':')?;
+    Some((index.parse().ok()?, row.parse().ok()?))
 }

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::gate::admit;
 use super::{Bounds, QueryParams, base_url, encode, filter_clauses};
-use crate::data::traces::Trace;
+use crate::data::traces::Row;
 use crate::errors::{Api, reporting_error};
 use crate::faults::{FaultKind, Target};
 use crate::state::AppState;
@@ -58,8 +58,11 @@ fn parse_filter(filter: &str) -> Option<Bounds> {
     Some((start, end))
 }
 
+/// One row: the message's fields, shared `MessageTraceId`, this recipient
+/// and its status at `now`.
 fn record(
-    trace: &Trace,
+    row: &Row,
+    now: DateTime<Utc>,
     index: usize,
     organization: &str,
     base: &str,
@@ -67,15 +70,16 @@ fn record(
     end: DateTime<Utc>,
 ) -> Value {
     let uri = format!("{base}/ecp/ReportingWebService/Reporting.svc/MessageTrace({index})");
+    let trace = &row.trace;
     json!({
         "__metadata": {"id": uri, "uri": uri, "type": "TenantReporting.MessageTrace"},
         "Organization": organization,
         "MessageId": trace.message_id,
         "Received": odata_date(trace.received),
         "SenderAddress": trace.sender,
-        "RecipientAddress": trace.recipient,
+        "RecipientAddress": row.recipient().address,
         "Subject": trace.subject,
-        "Status": trace.status.reporting(),
+        "Status": row.status_at(now).reporting(),
         "ToIP": trace.to_ip,
         "FromIP": trace.from_ip,
         "Size": trace.size,
@@ -120,38 +124,42 @@ async fn message_trace(
     if start < now - Duration::days(30) {
         return bad_request("StartDate can't be more than 30 days in the past.");
     }
-    let (offset, before) = match query
-        .get("$skiptoken")
-        .map(|t| t.split_once(':').map(|(o, i)| (o.parse(), i.parse())))
-    {
+    // `<offset>:<message index>:<row>`: the rows served so far, and the
+    // last of them.
+    let (offset, after) = match query.get("$skiptoken").map(|t| {
+        let mut parts = t.splitn(3, ':').map(str::parse::<i64>);
+        (parts.next(), parts.next(), parts.next())
+    }) {
         None => (0usize, None),
-        Some(Some((Ok(offset), Ok(index)))) => (offset, Some(index)),
+        Some((Some(Ok(offset)), Some(Ok(index)), Some(Ok(row)))) if offset >= 0 && row >= 0 => {
+            (offset as usize, Some((index, row as usize)))
+        }
         Some(_) => return bad_request("The skip token is not valid."),
     };
     let page = state.config.page_size.max(1);
-    let mut traces: Vec<Trace> = admitted
+    let mut rows: Vec<Row> = admitted
         .tenant
         .data
-        .visible_traces(start, end, now, before)
+        .visible_rows(start, end, now, after)
         .take(page + 1)
         .collect();
-    let more = traces.len() > page;
-    traces.truncate(page);
+    let more = rows.len() > page;
+    rows.truncate(page);
     let base = base_url(&parts);
     let domain = &admitted.tenant.data.spec.domain;
-    let results: Vec<Value> = traces
+    let results: Vec<Value> = rows
         .iter()
         .enumerate()
-        .map(|(i, t)| record(t, offset + i, domain, &base, start, end))
+        .map(|(i, r)| record(r, now, offset + i, domain, &base, start, end))
         .collect();
     let mut body = json!({"d": {"results": results}});
     let foreign = admitted.has(&FaultKind::ForeignNextPage);
-    let continue_below = if more {
-        traces.last().map(|t| t.index)
+    let continue_after = if more {
+        rows.last().map(Row::position)
     } else {
         None
     };
-    if let Some(index) = continue_below.or(foreign.then_some(i64::MIN + 1)) {
+    if let Some((index, row)) = continue_after.or(foreign.then_some((i64::MIN + 1, 0))) {
         let host = if foreign {
             state.urls.foreign.clone()
         } else {
@@ -163,9 +171,9 @@ async fn message_trace(
             iso_seconds(end)
         );
         body["d"]["__next"] = format!(
-            "{host}{PATH}?$format=Json&$filter={}&$skiptoken={}:{index}",
+            "{host}{PATH}?$format=Json&$filter={}&$skiptoken={}:{index}:{row}",
             encode(&filter),
-            offset + traces.len()
+            offset + rows.len()
         )
         .into();
     }
