@@ -93,15 +93,15 @@ async fn drop_partial_last_line(path: &Path) -> std::io::Result<()> {
     file.sync_all().await
 }
 
-/// The event as one line of JSON: its body, re-encoded only if it spans
-/// lines (a component may pretty-print).
-fn line_of(event: &Event) -> anyhow::Result<String> {
+/// The event as one line of JSON: its body as it is, re-encoded only if it
+/// spans lines (a component may pretty-print).
+fn line_of(event: &Event) -> anyhow::Result<std::borrow::Cow<'_, str>> {
     if event.body.contains('\n') {
         let value: serde_json::Value = serde_json::from_str(&event.body)
             .map_err(|e| anyhow::anyhow!("event {} has a body that is not JSON: {e}", event.id))?;
-        Ok(value.to_string())
+        Ok(value.to_string().into())
     } else {
-        Ok(event.body.clone())
+        Ok(event.body.as_str().into())
     }
 }
 
@@ -113,6 +113,10 @@ impl EventSink for JsonLinesSink {
             self.out.write_all(line.as_bytes()).await?;
             self.out.write_all(b"\n").await?;
         }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> anyhow::Result<()> {
         self.out.flush().await?;
         if let Some(file) = &self.file {
             file.sync_data().await?;
@@ -149,6 +153,7 @@ mod tests {
         std::fs::write(&path, "{\"id\":\"a\"}\n{\"id\":\"b").unwrap();
         let mut sink = JsonLinesSink::append_to(&path).await.unwrap();
         sink.publish(&[event("b"), event("c")]).await.unwrap();
+        sink.flush().await.unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text, "{\"id\":\"a\"}\n{\"id\":\"b\"}\n{\"id\":\"c\"}\n");
     }
@@ -161,6 +166,7 @@ mod tests {
         let mut e = event("x");
         e.body = "{\n  \"id\": \"x\"\n}".into();
         sink.publish(&[e]).await.unwrap();
+        sink.flush().await.unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"id\":\"x\"}\n");
     }
 }

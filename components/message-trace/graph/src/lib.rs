@@ -37,6 +37,7 @@ use message_trace_core::{plan, step};
 
 use crate::settings::{Config, LIMITS};
 
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 struct MessageTraceGraph;
 
 impl Guest for MessageTraceGraph {
@@ -55,4 +56,17 @@ impl Guest for MessageTraceGraph {
     }
 }
 
+// Natively (unit tests, the normalization benchmark) there is no component
+// to export, and two connectors linked into one benchmark must not clash.
+#[cfg(target_arch = "wasm32")]
 export!(MessageTraceGraph);
+
+/// Runs `step` natively, answering every request with `body`: the very code
+/// the component runs for a page, without wasm around it, for the benchmark
+/// that compares the two (`o365-bench normalize`). Not part of the
+/// component's contract.
+#[doc(hidden)]
+pub fn step_natively(ctx: &Context, item: &WorkItem, body: &[u8]) -> Result<StepOutput, FetchError> {
+    let config = Config::for_call(&ctx.settings)?;
+    step::step(&mut message_trace_core::api::Canned(body), ctx, &config.graph, item)
+}
