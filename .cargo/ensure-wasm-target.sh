@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/usr/bin/env bash
 # Cargo runs every rustc call through this script (`build.rustc-wrapper` in
 # .cargo/config.toml). Its one job: before anything compiles, make sure the
 # toolchain has the wasm32-wasip2 standard library that the guest
@@ -13,7 +13,12 @@
 # components/artifacts/build.rs checks again (for builds that bypass this
 # wrapper through RUSTC_WRAPPER) and prints the one-line notice.
 #
-# Every other call goes straight to rustc.
+# Every other call goes straight to rustc. Bash, not sh: dash drops
+# environment variables whose names are not identifiers, and cargo passes
+# some (`CARGO_BIN_EXE_o365-host`) that rustc must see. Cargo on Windows
+# cannot run this script: there, build from WSL, or set RUSTC_WRAPPER to an
+# empty value, which turns the wrapper off (the build script still adds
+# the target, later in the build).
 case " $* " in
 *" -vV "*) ;;
 *) exec "$@" ;;

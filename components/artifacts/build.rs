@@ -39,6 +39,11 @@ fn main() {
     for dir in ["wit", "components", "tests/components", "Cargo.lock"] {
         println!("cargo:rerun-if-changed={}", workspace.join(dir).display());
     }
+    let stamp = out_dir.join(NOTICE_STAMP);
+    if !stamp.exists() {
+        let _ = std::fs::write(&stamp, b"");
+    }
+    println!("cargo:rerun-if-changed={}", stamp.display());
 
     ensure_wasm_target();
     build_guests(&workspace, &guest_target);
@@ -105,7 +110,7 @@ fn ensure_wasm_target() {
     if let Some(libdir) = &libdir {
         let marker = libdir.with_file_name(INSTALLED_MARKER);
         if std::fs::remove_file(&marker).is_ok() {
-            println!("{notice}");
+            say_once(&notice);
         }
         if has_std(libdir) {
             return;
@@ -120,7 +125,7 @@ fn ensure_wasm_target() {
     }
     let outcome = match rustup.status() {
         Ok(status) if status.success() && libdir.as_deref().is_some_and(has_std) => {
-            println!("{notice}");
+            say_once(&notice);
             return;
         }
         Ok(status) => format!("`{command}` failed ({status}); see its output above"),
@@ -137,6 +142,20 @@ fn ensure_wasm_target() {
          Rust distribution provides it.)\n"
     );
 }
+
+/// Prints `notice` (a `cargo:warning`) in this build only. Cargo repeats a
+/// build script's warnings on every build for as long as the script does
+/// not run again, so a stamp touched now makes the next build run it once
+/// more, silently; after that its output holds no warning.
+fn say_once(notice: &str) {
+    println!("{notice}");
+    if let Some(out_dir) = env::var_os("OUT_DIR") {
+        let _ = std::fs::write(PathBuf::from(out_dir).join(NOTICE_STAMP), b"notice printed\n");
+    }
+}
+
+/// See [`say_once`].
+const NOTICE_STAMP: &str = "wasm-target-notice.stamp";
 
 /// Where `rustc` keeps (or would keep) the wasm target's libraries.
 fn wasm_libdir(rustc: &str) -> Option<PathBuf> {

@@ -4,6 +4,7 @@
 //! The host owns everything privileged; components only fetch and normalize.
 //! One folder per concern:
 //! - [`runtime`]: wasmtime engine, sandbox, limits, calls into components;
+//! - [`grants`]: what the operator lets each source reach, checked at load;
 //! - [`gate`]: the outbound HTTP gate every guest request passes;
 //! - [`tokens`]: access tokens per tenant and audience;
 //! - [`settings`]: operator settings, and the ones handed to components;
@@ -18,6 +19,7 @@ pub mod checkpoint;
 pub mod cli;
 pub mod fmt;
 pub mod gate;
+pub mod grants;
 pub mod pipeline;
 pub mod runtime;
 pub mod schedule;

@@ -78,6 +78,83 @@ fn inspect_describes_the_audit_component() {
 }
 
 #[test]
+fn inspect_shows_what_is_asked_next_to_what_is_granted_and_fails_on_a_refusal() {
+    let out = host(&[
+        "component",
+        "inspect",
+        connector_artifacts::TESTBED_PATH,
+        "--source",
+        "audit",
+        "--set",
+        "TESTBED_MODE=steal-token",
+        "--set",
+        "TESTBED_API=https://manage.office.com",
+        "--set",
+        "TESTBED_AUDIENCE=https://manage.office.com",
+        "--set",
+        "TESTBED_FOREIGN_URL=https://evil.example/x",
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    // What it asks for, each with the verdict.
+    assert!(
+        stdout.contains(
+            "  manage.office.com  token for https://manage.office.com, no pacing\n      \
+             granted: token for https://manage.office.com, 2000 per 1m"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "  evil.example  token for https://manage.office.com, no pacing\n      REFUSED: "
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Setting that would grant it: O365_MANAGEMENT_API"),
+        "{stdout}"
+    );
+    // What the settings grant the source.
+    assert!(
+        stdout.contains(
+            "  manage.office.com  token for https://manage.office.com, 2000 per 1m (O365_MANAGEMENT_API)"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains("verdict    REFUSED"), "{stdout}");
+}
+
+#[test]
+fn the_cloud_setting_moves_the_grant_and_the_components_defaults_together() {
+    let out = host(&[
+        "component",
+        "inspect",
+        connector_artifacts::AUDIT_PATH,
+        "--set",
+        "O365_CLOUD=gcchigh",
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("  manage.office365.us  token for https://manage.office365.us, 2000 per 1m\n      granted"),
+        "{stdout}"
+    );
+    let out = host(&[
+        "component",
+        "inspect",
+        connector_artifacts::AUDIT_PATH,
+        "--set",
+        "O365_CLOUD=mars",
+    ]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("O365_CLOUD = `mars` is not a cloud this host knows; use one of public, gcchigh, dod, china"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn inspect_explains_what_is_wrong_with_a_file_that_is_not_a_connector() {
     let dir = tempfile::tempdir().unwrap();
     let cases: [(&str, &[u8], &str); 3] = [

@@ -1,7 +1,8 @@
 //! A small blocking HTTP client over `wasi:http/outgoing-handler`.
 //!
-//! The host gates every request: it refuses authorities the component did
-//! not declare, adds the bearer token and proxy, and applies timeouts. A
+//! The host gates every request: it refuses authorities the operator did not
+//! grant the component, adds the bearer token (only where its audience is
+//! granted) and proxy, and applies timeouts. A
 //! component therefore never sets `Authorization` (the host refuses it); it
 //! only says where to go and reads what comes back.
 

@@ -3,6 +3,7 @@
 //! as Function App settings.
 
 use crate::gate::{NetworkConfig, ProxyConfig};
+use crate::grants::Cloud;
 use crate::runtime::{CompileCache, RuntimeConfig};
 use crate::settings::parse_duration;
 use crate::tokens::{
@@ -109,23 +110,29 @@ pub struct TokenArgs {
     #[arg(long, env = "ENTRA_APP_CLIENT_SECRET", hide_env_values = true)]
     pub client_secret: Option<String>,
     /// The Entra ID authority host (a simulator's URL for local runs).
-    #[arg(
-        long,
-        env = "ENTRA_AUTHORITY_HOST",
-        default_value = "https://login.microsoftonline.com"
-    )]
-    pub authority: String,
+    /// Default: the one of the cloud `O365_CLOUD` names
+    /// (`https://login.microsoftonline.com` in the public cloud).
+    #[arg(long, env = "ENTRA_AUTHORITY_HOST")]
+    pub authority: Option<String>,
 }
 
 impl TokenArgs {
-    /// The token provider these flags describe.
-    pub fn provider(&self, http: reqwest::Client) -> anyhow::Result<Arc<dyn TokenProvider>> {
+    /// The token provider these flags describe, for a tenant in `cloud`.
+    pub fn provider(
+        &self,
+        http: reqwest::Client,
+        cloud: Cloud,
+    ) -> anyhow::Result<Arc<dyn TokenProvider>> {
         match (&self.token, &self.client_id, &self.client_secret) {
             (Some(token), _, _) => Ok(Arc::new(StaticToken::new(token.clone()))),
             (None, Some(id), Some(secret)) => {
                 let mut options =
                     ClientCredentialsOptions::with_secret(id.clone(), Secret::new(secret.clone()));
-                options.authority = self.authority.clone();
+                options.authority = self
+                    .authority
+                    .clone()
+                    .filter(|a| !a.trim().is_empty())
+                    .unwrap_or_else(|| cloud.endpoints().entra_authority.to_string());
                 Ok(Arc::new(ClientCredentials::new(options, http)))
             }
             (None, Some(_), None) => anyhow::bail!(

@@ -5,6 +5,7 @@
 use super::args::{NetworkArgs, RuntimeArgs, TokenArgs};
 use crate::checkpoint::LocalStore;
 use crate::gate::{Gate, NetworkTransport};
+use crate::grants::{Api, Cloud, Grant, GrantError, apply_api_override, apply_cloud_defaults};
 use crate::pipeline::{CycleOptions, CycleReport, PipelineOptions, Source, run_cycle};
 use crate::runtime::{Runtime, SettingKind};
 use crate::schedule::{DEFAULT_SCHEDULE, Schedule};
@@ -29,6 +30,8 @@ pub struct KnownSource {
     pub schedule_setting: &'static str,
     /// The seed's checkpoint container.
     pub legacy_container: &'static str,
+    /// The APIs the operator's settings grant this source (`crate::grants`).
+    pub apis: &'static [Api],
 }
 
 /// Every source, in the order cycles run.
@@ -39,6 +42,7 @@ pub const KNOWN_SOURCES: &[KnownSource] = &[
         component_setting: "O365_AUDIT_COMPONENT",
         schedule_setting: "AUDIT_LOGS_INDEXER_SCHEDULE",
         legacy_container: "auditlogstate",
+        apis: &[Api::ManagementActivity],
     },
     KnownSource {
         name: "message-trace",
@@ -52,6 +56,7 @@ pub const KNOWN_SOURCES: &[KnownSource] = &[
         component_setting: "O365_MESSAGE_TRACE_COMPONENT",
         schedule_setting: "MESSAGE_TRACES_INDEXER_SCHEDULE",
         legacy_container: "messagetracestate",
+        apis: &[Api::GraphMessageTraces, Api::ExchangeReporting],
     },
 ];
 
@@ -125,7 +130,7 @@ impl DeploymentArgs {
                 token: None,
                 client_id: Some(o365_simulator::DEFAULT_CLIENT_ID.into()),
                 client_secret: Some(o365_simulator::DEFAULT_CLIENT_SECRET.into()),
-                authority: url.to_string(),
+                authority: Some(url.to_string()),
             },
         }
     }
@@ -168,8 +173,10 @@ impl Deployment {
     /// Builds the deployment with settings from `settings` only.
     pub async fn build_with(
         args: &DeploymentArgs,
-        settings: SettingsSource,
+        mut settings: SettingsSource,
     ) -> anyhow::Result<Self> {
+        let cloud = Cloud::from_settings(&settings)?;
+        apply_cloud_defaults(&mut settings, cloud);
         let tenant = args
             .tenant
             .clone()
@@ -210,7 +217,7 @@ impl Deployment {
             client.clone(),
             network.max_response_bytes,
         ));
-        let gate = Arc::new(Gate::new(transport, args.tokens.provider(client)?));
+        let gate = Arc::new(Gate::new(transport, args.tokens.provider(client, cloud)?));
         Ok(Self {
             runtime,
             sources,
@@ -283,17 +290,22 @@ async fn configure(
     };
     let mut source_settings = settings.clone();
     if let Some(api) = api {
+        apply_api_override(&mut source_settings, api);
         for doc in &component.info.settings {
             if doc.kind == SettingKind::ApiBase {
                 source_settings.set(&doc.name, api);
             }
         }
     }
+    let grant = Grant::from_settings(known.name, known.apis, &source_settings)?;
     let values = source_settings.for_component(&component.info);
     let info = match runtime.describe(&component, &values).await? {
         Ok(info) => info,
         Err(e) => bail!("setting {}: {}", e.setting, e.message),
     };
+    // The component's endpoints and limits are a request: refused here,
+    // before any call, unless the operator's grant covers them.
+    let admission = grant.admit(&info)?;
     let schedule_text = settings
         .get(known.schedule_setting)
         .unwrap_or_else(|| DEFAULT_SCHEDULE.to_string());
@@ -311,9 +323,21 @@ async fn configure(
             component: Arc::new(component),
             info,
             settings: values,
+            admission,
         },
         schedule,
     })
+}
+
+/// The grant for a component run as source `name`: that source's APIs if
+/// the host knows it, otherwise every API the settings point at (a
+/// component run by hand with `harness` or looked at with `inspect`).
+pub fn grant_for(name: &str, settings: &SettingsSource) -> Result<Grant, GrantError> {
+    let apis = KNOWN_SOURCES
+        .iter()
+        .find(|k| k.name == name)
+        .map_or(&Api::ALL[..], |k| k.apis);
+    Grant::from_settings(name, apis, settings)
 }
 
 /// Prints a cycle's report for people.

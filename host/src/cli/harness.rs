@@ -4,11 +4,13 @@
 //! them offline.
 
 use super::args::{NetworkArgs, RuntimeArgs, TokenArgs};
+use super::deployment::grant_for;
 use crate::gate::{Gate, GatePolicy, NetworkTransport, Recorder, Replayer, Transport};
+use crate::grants::{Api, Cloud, apply_cloud_defaults};
 use crate::pipeline::{
     MemoryProgress, PipelineOptions, SliceStart, Summary, coverage, run_slice, slices,
 };
-use crate::runtime::{CallContext, Runtime, SettingKind, TimeWindow};
+use crate::runtime::{CallContext, Info, Runtime, SettingKind, TimeWindow};
 use crate::settings::{SettingsSource, parse_assignment, parse_duration};
 use crate::sink::{EventSink, JsonLinesSink};
 use anyhow::{Context as _, bail};
@@ -98,25 +100,18 @@ pub async fn harness(args: HarnessArgs) -> anyhow::Result<bool> {
         None => None,
     };
 
-    let mut overrides: BTreeMap<String, String> = args.set.iter().cloned().collect();
-    if let Some(api) = &args.api {
-        for doc in &component.info.settings {
-            if doc.kind == SettingKind::ApiBase {
-                overrides
-                    .entry(doc.name.clone())
-                    .or_insert_with(|| api.clone());
-            }
-        }
-    }
     let source = match &replayed {
         Some(run) => SettingsSource::only(run.settings.clone()),
-        None => SettingsSource::from_environment(overrides),
+        None => operator_settings(&args.set, args.api.as_deref(), &component.info)?,
     };
+    let cloud = Cloud::from_settings(&source)?;
     let settings = source.for_component(&component.info);
     let info = match runtime.describe(&component, &settings).await? {
         Ok(info) => info,
         Err(e) => bail!("setting {}: {}", e.setting, e.message),
     };
+    // What the component asks for must fall inside what the settings grant.
+    let admission = grant_for(&info.name, &source)?.admit(&info)?;
 
     let tenant = match (&replayed, &args.tenant) {
         (Some(run), _) => run.tenant.clone(),
@@ -160,12 +155,8 @@ pub async fn harness(args: HarnessArgs) -> anyhow::Result<bool> {
         };
         std::fs::write(dir.join(RUN_FILE), serde_json::to_vec_pretty(&run)?)?;
     }
-    let gate = Arc::new(Gate::new(transport, args.tokens.provider(client)?));
-    let policy = Arc::new(GatePolicy::from_endpoints(
-        &info.name,
-        &tenant,
-        &info.endpoints,
-    ));
+    let gate = Arc::new(Gate::new(transport, args.tokens.provider(client, cloud)?));
+    let policy = Arc::new(GatePolicy::admitted(&admission, &tenant));
     let call = CallContext {
         tenant: tenant.clone(),
         now_ms,
@@ -232,6 +223,33 @@ pub async fn harness(args: HarnessArgs) -> anyhow::Result<bool> {
     }
     print_summary(&summary, &windows, started.elapsed(), &sink.describe());
     Ok(complete && summary.failures.is_empty())
+}
+
+/// The operator's settings for running `info`'s component by hand: the
+/// environment, `--set` on top, the cloud's defaults where nothing is set,
+/// and `--api` for every API base the host grants and the component reads
+/// (an explicit `--set` still wins).
+pub fn operator_settings(
+    set: &[(String, String)],
+    api: Option<&str>,
+    info: &Info,
+) -> anyhow::Result<SettingsSource> {
+    let mut overrides: BTreeMap<String, String> = set.iter().cloned().collect();
+    if let Some(api) = api {
+        let bases = Api::ALL.iter().map(|a| a.base_setting().to_string());
+        let declared = info
+            .settings
+            .iter()
+            .filter(|doc| doc.kind == SettingKind::ApiBase)
+            .map(|doc| doc.name.clone());
+        for name in bases.chain(declared) {
+            overrides.entry(name).or_insert_with(|| api.to_string());
+        }
+    }
+    let mut source = SettingsSource::from_environment(overrides);
+    let cloud = Cloud::from_settings(&source)?;
+    apply_cloud_defaults(&mut source, cloud);
+    Ok(source)
 }
 
 fn fmt_ms(ms: i64) -> String {

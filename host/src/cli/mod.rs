@@ -12,7 +12,7 @@ mod once;
 mod set_aside;
 
 pub use args::{NetworkArgs, RuntimeArgs, TokenArgs};
-pub use deployment::{Deployment, DeploymentArgs, KNOWN_SOURCES};
+pub use deployment::{Deployment, DeploymentArgs, KNOWN_SOURCES, grant_for};
 pub use inspect::human_ms;
 
 use clap::{Parser, Subcommand};
@@ -74,13 +74,25 @@ pub enum BenchCommand {
 /// `o365-host component ...`
 #[derive(Subcommand, Debug)]
 pub enum ComponentCommand {
-    /// Print a component's description and the contract version it implements.
+    /// Print a component's description, the contract version it implements,
+    /// what it asks for with the current settings and what they grant it.
+    /// Exits with 1 when the host would refuse it.
     Inspect {
         /// The `.wasm` file.
         file: std::path::PathBuf,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// A setting, `NAME=VALUE` (repeatable); overrides the environment.
+        #[arg(long = "set", value_parser = crate::settings::parse_assignment)]
+        set: Vec<(String, String)>,
+        /// Base URL for every API (a simulator), as `harness --api`.
+        #[arg(long)]
+        api: Option<String>,
+        /// Judge it as this source (`audit`, `message-trace`); default: the
+        /// source named like the component.
+        #[arg(long)]
+        source: Option<String>,
         #[command(flatten)]
         runtime: RuntimeArgs,
     },
@@ -118,10 +130,26 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Component(ComponentCommand::Inspect {
             file,
             json,
+            set,
+            api,
+            source,
             runtime,
-        }) => inspect::inspect(&file, &runtime, json)
-            .await
-            .map(|_| ExitCode::SUCCESS),
+        }) => inspect::inspect(inspect::InspectArgs {
+            file: &file,
+            runtime: &runtime,
+            json,
+            set: &set,
+            api: api.as_deref(),
+            source: source.as_deref(),
+        })
+        .await
+        .map(|admitted| {
+            if admitted {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }),
         Command::Harness(args) => Ok(exit_code(harness::harness(*args).await?)),
         Command::Bench(BenchCommand::Runtime(args)) => {
             bench::bench(args).await.map(|_| ExitCode::SUCCESS)

@@ -2,21 +2,33 @@
 //! requests leave the sandbox.
 //!
 //! wasmtime-wasi-http implements `wasi:http` and hands every outgoing request
-//! to a hooks object; [`GateHooks`] is ours. It refuses authorities the
-//! component did not declare and plain `http` off this machine, forbids
-//! guest-set credentials, paces requests through the tenant's budget for the
-//! API, attaches the bearer token for the endpoint's audience, and sends through one pooled client with the operator's proxy
-//! and timeouts (or a recorder/replayer). Nothing else in the host touches a
-//! guest's request.
+//! to a hooks object; [`GateHooks`] is ours. It runs three steps, each
+//! testable without a guest:
+//! 1. [`check`]: the authority must be one the operator's grant admitted for
+//!    this component ([`GatePolicy`], built from a
+//!    [`crate::grants::Admission`]), and plain `http` may only go to this
+//!    machine;
+//! 2. [`authorize`]: guest credentials are stripped, and the bearer token is
+//!    attached only when the authority was admitted with a granted audience;
+//! 3. send: the request is paced through the tenant's budget for the API and
+//!    sent through one pooled client with the operator's proxy and timeouts
+//!    (or a recorder/replayer); a `401` drops the cached token.
+//!
+//! Guest-set `Authorization` headers are refused (and recorded) before a
+//! request is even built. Nothing else in the host touches a guest's request.
 
+mod authorize;
 mod budget;
+mod check;
 mod hooks;
 mod network;
 mod policy;
 mod recording;
 mod transport;
 
+pub use authorize::{authorize, strip_credentials};
 pub use budget::{Budgets, Rate};
+pub use check::{Checked, check};
 pub use hooks::GateHooks;
 pub use network::{NetworkConfig, NetworkConfigError, NetworkTransport, ProxyConfig};
 pub use policy::{

@@ -1,22 +1,30 @@
 //! Which hosts a component may reach, and the record of what it tried.
 //!
-//! Policy is data built once per component and tenant from the component's
-//! `describe()` answer; the gate only consults it.
+//! Policy is data built once per component and tenant from what the
+//! operator's grant admitted of the component's `describe()` answer
+//! (`crate::grants`); the gate only consults it.
 
 use std::sync::{Arc, Mutex};
 
-/// One authority a component may call, and the token audience for it.
+/// One authority a component may call, and the token audience for it: a
+/// declared endpoint as the operator's grant admitted it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AllowedEndpoint {
     /// `host` or `host:port`, lower case, default ports removed.
     pub authority: String,
-    /// Token audience to attach, if any.
+    /// Token audience to attach, if any: always one the operator granted
+    /// for this authority.
     pub audience: Option<String>,
-    /// The pace requests for one tenant must keep, if any.
+    /// The pace requests for one tenant must keep, if any: the stricter of
+    /// the component's and the host's.
     pub budget: Option<super::budget::Rate>,
 }
 
 /// What one component may do on the network while working for one tenant.
+///
+/// Built only from an [`Admission`](crate::grants::Admission): the
+/// component's endpoints as the operator's grant admitted them, so every
+/// audience here is one the operator granted for that authority.
 #[derive(Clone, Debug)]
 pub struct GatePolicy {
     /// The component's name, for logs and errors.
@@ -24,31 +32,41 @@ pub struct GatePolicy {
     /// The tenant the requests are made for (tokens and budgets are per tenant).
     pub tenant: Arc<str>,
     /// The only authorities reachable.
-    pub endpoints: Vec<AllowedEndpoint>,
+    endpoints: Vec<AllowedEndpoint>,
 }
 
 impl GatePolicy {
-    /// The policy for a component's declared endpoints, working for `tenant`.
-    pub fn from_endpoints(
-        component: &str,
-        tenant: &str,
-        endpoints: &[crate::runtime::Endpoint],
-    ) -> Self {
+    /// The policy for what `admission` admitted, working for `tenant`.
+    pub fn admitted(admission: &crate::grants::Admission, tenant: &str) -> Self {
+        Self {
+            component: admission.component().into(),
+            tenant: tenant.into(),
+            endpoints: admission.endpoints().to_vec(),
+        }
+    }
+
+    /// A policy that lets nothing out (`describe`, instantiation).
+    pub fn deny_all(component: &str) -> Self {
         Self {
             component: component.into(),
-            tenant: tenant.into(),
-            endpoints: endpoints
-                .iter()
-                .map(|e| AllowedEndpoint {
-                    authority: e.authority.clone(),
-                    audience: e.audience.clone(),
-                    budget: e.budget.map(|b| super::budget::Rate {
-                        requests: b.requests,
-                        per: std::time::Duration::from_millis(b.per),
-                    }),
-                })
-                .collect(),
+            tenant: "-".into(),
+            endpoints: Vec::new(),
         }
+    }
+
+    /// A policy of exactly `endpoints`, for the gate's own tests.
+    #[cfg(test)]
+    pub(crate) fn for_tests(endpoints: Vec<AllowedEndpoint>) -> Self {
+        Self {
+            component: "audit".into(),
+            tenant: "t".into(),
+            endpoints,
+        }
+    }
+
+    /// Everything reachable.
+    pub fn endpoints(&self) -> &[AllowedEndpoint] {
+        &self.endpoints
     }
 
     /// The endpoint for `authority` of a URL with `scheme`, if allowed.
@@ -93,7 +111,7 @@ pub fn is_loopback(authority: &str) -> bool {
 /// Something the gate refused or could not do for a component.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Incident {
-    /// A request to an authority the component did not declare.
+    /// A request to an authority the component was not granted.
     HostNotAllowed {
         /// The refused URL.
         url: String,
@@ -123,7 +141,7 @@ impl std::fmt::Display for Incident {
         match self {
             Incident::HostNotAllowed { url } => write!(
                 f,
-                "request to {url} refused: its host is not in the component's allow-list"
+                "request to {url} refused: its host is not granted to the component (the operator's settings decide which hosts it may reach)"
             ),
             Incident::InsecureScheme { url } => write!(
                 f,
@@ -164,15 +182,11 @@ mod tests {
     use super::*;
 
     fn policy() -> GatePolicy {
-        GatePolicy {
-            component: "audit".into(),
-            tenant: "t".into(),
-            endpoints: vec![AllowedEndpoint {
-                authority: "manage.office.com".into(),
-                audience: Some("https://manage.office.com".into()),
-                budget: None,
-            }],
-        }
+        GatePolicy::for_tests(vec![AllowedEndpoint {
+            authority: "manage.office.com".into(),
+            audience: Some("https://manage.office.com".into()),
+            budget: None,
+        }])
     }
 
     #[test]

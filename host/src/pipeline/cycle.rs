@@ -17,6 +17,7 @@ use crate::checkpoint::{
     import_legacy_timestamp,
 };
 use crate::gate::{Gate, GatePolicy};
+use crate::grants::Admission;
 use crate::runtime::{
     CallContext, Event, Info, LoadedComponent, Runtime, Setting, TimeWindow, WorkItem,
 };
@@ -37,16 +38,15 @@ pub struct Source {
     pub info: Info,
     /// The settings it gets.
     pub settings: Vec<Setting>,
+    /// What the operator's grant for this source admitted of `info`
+    /// (`Grant::admit`, at load): the only endpoints the gate lets it reach.
+    pub admission: Admission,
 }
 
 impl Source {
     /// What the gate lets this source reach for `tenant`.
     pub fn policy(&self, tenant: &str) -> Arc<GatePolicy> {
-        Arc::new(GatePolicy::from_endpoints(
-            &self.info.name,
-            tenant,
-            &self.info.endpoints,
-        ))
+        Arc::new(GatePolicy::admitted(&self.admission, tenant))
     }
 }
 

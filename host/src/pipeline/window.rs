@@ -27,17 +27,25 @@ pub struct Coverage {
     pub fetch: Option<TimeWindow>,
 }
 
+/// A declared duration as `i64` ms, saturating instead of turning negative
+/// at 2^63. The grant check refuses such values at load
+/// (`crate::grants::limits`); this keeps the arithmetic sound regardless.
+fn ms(duration: u64) -> i64 {
+    i64::try_from(duration).unwrap_or(i64::MAX)
+}
+
 /// The coverage for a run at `now` that resumes at `from`. The end is
 /// rounded down to a whole second, and a span narrower than
 /// [`MIN_WINDOW_MS`] is left for the next cycle.
 pub fn coverage(from: i64, now: i64, info: &Info) -> Coverage {
-    let min_age = i64::try_from(info.min_age).unwrap_or(i64::MAX);
-    let end = now.saturating_sub(min_age).div_euclid(RESOLUTION_MS) * RESOLUTION_MS;
-    let max_lookback = i64::try_from(info.max_lookback).unwrap_or(i64::MAX);
+    let end = now
+        .saturating_sub(ms(info.min_age))
+        .div_euclid(RESOLUTION_MS)
+        * RESOLUTION_MS;
     // Keep a margin inside the lookback: the later pages of a slice planned
     // at the edge must still be inside it when they are fetched.
     let oldest = now
-        .saturating_sub(max_lookback)
+        .saturating_sub(ms(info.max_lookback))
         .saturating_add(LOOKBACK_MARGIN_MS)
         .div_euclid(RESOLUTION_MS)
         .saturating_mul(RESOLUTION_MS)
@@ -62,7 +70,7 @@ pub fn coverage(from: i64, now: i64, info: &Info) -> Coverage {
 /// `window` cut into consecutive slices of at most `max_width` ms (whole
 /// seconds when it is at least one, so slice bounds stay on the second).
 pub fn slices(window: TimeWindow, max_width: u64) -> Vec<TimeWindow> {
-    let width = i64::try_from(max_width).unwrap_or(i64::MAX).max(1);
+    let width = ms(max_width.max(1));
     let width = if width >= RESOLUTION_MS {
         width - width % RESOLUTION_MS
     } else {
@@ -158,14 +166,21 @@ mod tests {
     }
 
     #[test]
-    fn huge_declared_limits_do_not_wrap_around() {
+    fn durations_of_2_pow_63_and_more_saturate_instead_of_turning_negative() {
         let now = 100 * D;
-        let c = coverage(now - D, now, &info(i64::MAX, i64::MAX, 0));
-        assert_eq!(c.unrecoverable, None);
-        let c = coverage(now - D, now, &info(D, 7 * D, i64::MAX));
-        assert_eq!(c.fetch, None);
-        let s = slices(TimeWindow { start: 0, end: D }, u64::MAX);
-        assert_eq!(s, vec![TimeWindow { start: 0, end: D }]);
+        // A hold-back longer than all of time leaves nothing to fetch...
+        let c = coverage(now - H, now, &info(D, 7 * D, 0));
+        assert!(c.fetch.is_some());
+        let mut huge = info(D, 7 * D, 0);
+        huge.min_age = 1 << 63;
+        assert_eq!(coverage(now - H, now, &huge).fetch, None);
+        // ...a lookback longer than all of time loses nothing...
+        let mut huge = info(D, 7 * D, 0);
+        huge.max_lookback = u64::MAX;
+        assert_eq!(coverage(now - 30 * D, now, &huge).unrecoverable, None);
+        // ...and a window wider than all of time is one slice.
+        let s = slices(TimeWindow { start: 0, end: now }, u64::MAX);
+        assert_eq!(s, vec![TimeWindow { start: 0, end: now }]);
     }
 
     #[test]

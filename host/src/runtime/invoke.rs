@@ -230,11 +230,7 @@ impl Runtime {
         } else {
             &component.name
         };
-        let policy = Arc::new(GatePolicy {
-            component: name.into(),
-            tenant: "-".into(),
-            endpoints: Vec::new(),
-        });
+        let policy = Arc::new(GatePolicy::deny_all(name));
         match self
             .invoke(
                 component,
@@ -296,11 +292,7 @@ impl Runtime {
     /// Creates a store and instantiates the component without calling it:
     /// the fixed cost every call pays before the guest runs (benchmarks).
     pub async fn instantiate_only(&self, component: &LoadedComponent) -> Result<(), InvokeError> {
-        let policy = Arc::new(GatePolicy {
-            component: component.name.as_str().into(),
-            tenant: "-".into(),
-            endpoints: Vec::new(),
-        });
+        let policy = Arc::new(GatePolicy::deny_all(&component.name));
         let _slot = self.slots.acquire().await;
         let (mut store, _probe) = self.new_store(offline_gate(), policy);
         component

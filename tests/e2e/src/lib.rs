@@ -2,9 +2,11 @@
 //! shared compile cache, the test components, a gate towards a simulator.
 
 use o365_host::gate::{Gate, GatePolicy, NetworkConfig, NetworkTransport};
+use o365_host::grants::{Admission, Api, Grant, GrantedEndpoint};
 use o365_host::runtime::{
-    CallContext, CompileCache, Info, LoadedComponent, Runtime, RuntimeConfig, Setting,
+    CallContext, CompileCache, LoadedComponent, Runtime, RuntimeConfig, Setting,
 };
+use o365_host::settings::SettingsSource;
 use o365_host::tokens::TokenProvider;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,11 +15,16 @@ use std::time::Duration;
 /// compiled once per build rather than once per test. It sits beside the
 /// built components (`<target>/<profile>/guest/`).
 pub fn shared_cache() -> CompileCache {
+    CompileCache::new(shared_cache_dir())
+}
+
+/// The directory of [`shared_cache`], for commands that take it as a setting.
+pub fn shared_cache_dir() -> std::path::PathBuf {
     let guest_dir = std::path::Path::new(connector_artifacts::TESTBED_PATH)
         .ancestors()
         .nth(3)
         .expect("the testbed lies in <guest>/wasm32-wasip2/release/");
-    CompileCache::new(guest_dir.join("component-cache"))
+    guest_dir.join("component-cache")
 }
 
 /// A runtime with test-sized limits.
@@ -53,10 +60,43 @@ pub fn settings(pairs: &[(&str, &str)]) -> Vec<Setting> {
         .collect()
 }
 
-/// A call context for `tenant` with the endpoints `info` declares, sending
+/// What a test operator grants: each authority (or URL's authority) with
+/// its token audience, and no budget.
+pub fn grant(source: &str, entries: &[(&str, Option<&str>)]) -> Grant {
+    Grant::new(
+        source,
+        entries
+            .iter()
+            .map(|(at, audience)| GrantedEndpoint {
+                api: Api::ManagementActivity,
+                authority: at
+                    .split_once("://")
+                    .map_or(*at, |(_, rest)| rest)
+                    .split('/')
+                    .next()
+                    .unwrap_or_default()
+                    .to_string(),
+                audience: audience.map(str::to_string),
+                budget: None,
+            })
+            .collect(),
+    )
+}
+
+/// The grant the host makes to source `name` from the settings `pairs`,
+/// as a deployment makes it.
+pub fn grant_from_settings(name: &str, pairs: &[(&str, &str)]) -> Grant {
+    let values = pairs
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect();
+    o365_host::cli::grant_for(name, &SettingsSource::only(values)).expect("settings make a grant")
+}
+
+/// A call context for `tenant` with what `admission` admitted, sending
 /// over the real network with `tokens`.
 pub fn call_context(
-    info: &Info,
+    admission: &Admission,
     tenant: &str,
     settings: Vec<Setting>,
     network: NetworkConfig,
@@ -72,16 +112,13 @@ pub fn call_context(
         now_ms: chrono::Utc::now().timestamp_millis(),
         settings,
         gate,
-        policy: Arc::new(GatePolicy::from_endpoints(
-            &info.name,
-            tenant,
-            &info.endpoints,
-        )),
+        policy: Arc::new(GatePolicy::admitted(admission, tenant)),
     }
 }
 
 /// A source named `name` running the component at `path` with `pairs` as
-/// its settings, as a deployment configures it.
+/// its settings, as a deployment configures it: the grant comes from the
+/// same settings, and the component must fall inside it.
 pub async fn source(
     runtime: &Runtime,
     name: &str,
@@ -98,12 +135,16 @@ pub async fn source(
         .await
         .unwrap()
         .expect("settings accepted");
+    let admission = grant_from_settings(name, pairs)
+        .admit(&info)
+        .expect("the grant admits the component");
     o365_host::pipeline::Source {
         name: name.into(),
         legacy_container: None,
         component: Arc::new(component),
         info,
         settings,
+        admission,
     }
 }
 

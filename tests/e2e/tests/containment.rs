@@ -2,7 +2,7 @@
 //! with an error naming the component and the cause, nothing reaches a host
 //! it should not, and the same runtime serves the next call.
 
-use o365_e2e::{call_context, runtime, settings, testbed};
+use o365_e2e::{call_context, grant, runtime, settings, testbed};
 use o365_host::gate::{Incident, NetworkConfig};
 use o365_host::runtime::{CallContext, InvokeError, LoadedComponent, Runtime, Setting, WorkItem};
 use o365_host::tokens::{ClientCredentials, ClientCredentialsOptions, NoTokens, Secret};
@@ -21,6 +21,8 @@ fn item(payload: &str) -> WorkItem {
     }
 }
 
+/// A context for the testbed with `pairs`, where the test operator grants
+/// exactly its `TESTBED_API` with its `TESTBED_AUDIENCE`.
 async fn context_for(
     rt: &Runtime,
     tb: &LoadedComponent,
@@ -29,7 +31,19 @@ async fn context_for(
 ) -> CallContext {
     let s: Vec<Setting> = settings(pairs);
     let info = rt.describe(tb, &s).await.unwrap().unwrap();
-    call_context(&info, DEFAULT_TENANT, s, NetworkConfig::default(), tokens)
+    let value = |name: &str| pairs.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
+    let granted = match value("TESTBED_API") {
+        Some(api) => grant("testbed", &[(api, value("TESTBED_AUDIENCE"))]),
+        None => grant("testbed", &[]),
+    };
+    let admission = granted.admit(&info).expect("the grant admits the testbed");
+    call_context(
+        &admission,
+        DEFAULT_TENANT,
+        s,
+        NetworkConfig::default(),
+        tokens,
+    )
 }
 
 /// The host still works: a well-behaved call on the same runtime succeeds.
@@ -151,7 +165,7 @@ async fn a_host_outside_the_allow_list_is_refused_and_never_reached() {
     }
     assert!(
         err.to_string()
-            .contains("not in the component's allow-list")
+            .contains("its host is not granted to the component")
     );
     assert!(
         sim.requests()

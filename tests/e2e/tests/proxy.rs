@@ -2,7 +2,7 @@
 //! token (`APP_PROXY_TOKEN`).
 
 use axum::extract::Request;
-use o365_e2e::{call_context, runtime, settings, testbed};
+use o365_e2e::{call_context, grant, runtime, settings, testbed};
 use o365_host::gate::{NetworkConfig, ProxyConfig};
 use o365_host::runtime::WorkItem;
 use o365_host::tokens::{Secret, StaticToken};
@@ -59,8 +59,11 @@ async fn requests_go_through_the_proxy_with_its_token() {
         }),
         ..NetworkConfig::default()
     };
+    let admission = grant("testbed", &[(api, Some("https://api.example"))])
+        .admit(&info)
+        .unwrap();
     let ctx = call_context(
-        &info,
+        &admission,
         "t",
         s,
         network,

