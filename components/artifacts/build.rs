@@ -150,7 +150,10 @@ fn ensure_wasm_target() {
 fn say_once(notice: &str) {
     println!("{notice}");
     if let Some(out_dir) = env::var_os("OUT_DIR") {
-        let _ = std::fs::write(PathBuf::from(out_dir).join(NOTICE_STAMP), b"notice printed\n");
+        let _ = std::fs::write(
+            PathBuf::from(out_dir).join(NOTICE_STAMP),
+            b"notice printed\n",
+        );
     }
 }
 

@@ -16,6 +16,9 @@
 //!
 //! This file is only glue between the generated bindings and the modules,
 //! which do not touch WIT imports and are tested natively.
+// Natively only the logic is used (tests, benchmark); the component glue
+// is checked by the wasm32 build and its lints.
+#![cfg_attr(not(target_arch = "wasm32"), allow(dead_code, unused_imports))]
 
 mod api;
 mod blob;
@@ -73,7 +76,6 @@ impl Api for Wasi {
     }
 }
 
-#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 struct Audit;
 
 impl Guest for Audit {
@@ -92,8 +94,9 @@ impl Guest for Audit {
     }
 }
 
-// Natively (unit tests, the normalization benchmark) there is no component
-// to export, and two connectors linked into one benchmark must not clash.
+// Only a wasm build exports the component. Natively (unit tests, the
+// normalization benchmark) the export's symbol names cannot be linked, and
+// two connectors in one benchmark binary would clash.
 #[cfg(target_arch = "wasm32")]
 export!(Audit);
 
@@ -102,7 +105,11 @@ export!(Audit);
 /// benchmark that compares the two (`o365-bench normalize`). Not part of
 /// the component's contract.
 #[doc(hidden)]
-pub fn step_natively(ctx: &Context, item: &WorkItem, body: &[u8]) -> Result<StepOutput, FetchError> {
+pub fn step_natively(
+    ctx: &Context,
+    item: &WorkItem,
+    body: &[u8],
+) -> Result<StepOutput, FetchError> {
     let config = settings::Config::for_call(&ctx.settings)?;
     step::step(&mut Canned(body), ctx, &config, item)
 }

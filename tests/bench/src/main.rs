@@ -21,10 +21,12 @@ use anyhow::{Context as _, bail};
 use capture::CapturingTransport;
 use clap::Parser;
 use o365_host::gate::{Gate, GatePolicy, NetworkConfig, NetworkTransport};
+use o365_host::grants::Admission;
 use o365_host::runtime::{
     CallContext, LoadedComponent, PlanRequest, Runtime, RuntimeConfig, Setting, SettingKind,
     TimeWindow, WorkItem,
 };
+use o365_host::settings::SettingsSource;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -38,9 +40,10 @@ enum Command {
 
 #[derive(clap::Args, Debug)]
 struct NormalizeArgs {
-    /// Audit content blobs to normalize (each of `--events-per-blob`).
-    #[arg(long, default_value_t = 200)]
-    blobs: u32,
+    /// Audit records to normalize (about: whole blobs over five content
+    /// types and a day).
+    #[arg(long, default_value_t = 24_000)]
+    audit_events: u32,
     /// Audit records per content blob.
     #[arg(long, default_value_t = 100)]
     events_per_blob: u32,
@@ -71,6 +74,7 @@ impl Timing {
 struct Workload {
     name: &'static str,
     component: Arc<LoadedComponent>,
+    admission: Admission,
     settings: Vec<Setting>,
     /// Each item, the URL its step requested and the body it read.
     items: Vec<(WorkItem, String, bytes::Bytes)>,
@@ -90,7 +94,8 @@ async fn normalize(args: NormalizeArgs) -> anyhow::Result<()> {
     let hours = 24u32;
     let mut tenant = o365_simulator::TenantSpec::new(o365_simulator::DEFAULT_TENANT, 3);
     // Blobs spread over the five content types and a day.
-    tenant.audit_blobs_per_hour = (args.blobs / 5 / hours).max(1);
+    tenant.audit_blobs_per_hour =
+        (args.audit_events / args.events_per_blob.max(1) / 5 / hours).max(1);
     tenant.audit_events_per_blob = args.events_per_blob;
     tenant.traces_per_hour = (args.traces / hours).max(1);
     let sim = o365_simulator::Simulator::start(o365_simulator::SimulatorConfig {
@@ -140,6 +145,7 @@ async fn normalize(args: NormalizeArgs) -> anyhow::Result<()> {
     let mut rows = Vec::new();
     for workload in [&audit, &traces] {
         let replay = replay_gate(workload);
+        same_events_both_ways(&runtime, &replay, workload, now).await?;
         let wasm = time_wasm(&runtime, &replay, workload, now, args.rounds).await?;
         let native = time_native(workload, now, args.rounds)?;
         if wasm.events != native.events {
@@ -179,27 +185,19 @@ fn replay_gate(workload: &Workload) -> Arc<Gate> {
         .collect();
     Arc::new(Gate::new(
         Arc::new(capture::Canned::new(bodies)),
-        Arc::new(o365_host::tokens::StaticToken::new(
-            o365_host::tokens::Secret::new("bench"),
-        )),
+        Arc::new(o365_host::tokens::StaticToken::new("bench")),
     ))
 }
 
-fn call(
-    component: &LoadedComponent,
-    settings: &[Setting],
-    gate: &Arc<Gate>,
-    now: i64,
-) -> CallContext {
+fn call(admission: &Admission, settings: &[Setting], gate: &Arc<Gate>, now: i64) -> CallContext {
     CallContext {
         tenant: o365_simulator::DEFAULT_TENANT.to_string(),
         now_ms: now,
         settings: settings.to_vec(),
         gate: gate.clone(),
-        policy: Arc::new(GatePolicy::from_endpoints(
-            &component.name,
+        policy: Arc::new(GatePolicy::admitted(
+            admission,
             o365_simulator::DEFAULT_TENANT,
-            &component.info.endpoints,
         )),
     }
 }
@@ -246,8 +244,19 @@ async fn capture_workload(
         .describe(&component, &settings)
         .await?
         .map_err(|e| anyhow::anyhow!("{}: {}", e.setting, e.message))?;
+    let values = settings
+        .iter()
+        .map(|s| (s.name.clone(), s.value.clone()))
+        .collect();
+    let source = if name.starts_with("audit") {
+        "audit"
+    } else {
+        "message-trace"
+    };
+    let grant = o365_host::cli::grant_for(source, &SettingsSource::only(values))?;
+    let admission = grant.admit(&component.info)?;
     let component = Arc::new(component);
-    let call = call(&component, &settings, gate, now);
+    let call = call(&admission, &settings, gate, now);
     let plan = runtime
         .plan(
             &component,
@@ -280,6 +289,7 @@ async fn capture_workload(
     Ok(Workload {
         name,
         component,
+        admission,
         settings,
         items,
         native,
@@ -300,7 +310,7 @@ async fn time_wasm(
     now: i64,
     rounds: u32,
 ) -> anyhow::Result<Timing> {
-    let call = call(&workload.component, &workload.settings, gate, now);
+    let call = call(&workload.admission, &workload.settings, gate, now);
     let mut best = Duration::MAX;
     let mut events = 0;
     for _ in 0..rounds.max(1) {
@@ -317,8 +327,36 @@ async fn time_wasm(
     Ok(Timing { events, best })
 }
 
-fn time_native(workload: &Workload, now: i64, rounds: u32) -> anyhow::Result<Timing> {
-    let ctx = connector_sdk::Context {
+/// Checks, outside the timing, that both ways produce the same events.
+async fn same_events_both_ways(
+    runtime: &Arc<Runtime>,
+    gate: &Arc<Gate>,
+    workload: &Workload,
+    now: i64,
+) -> anyhow::Result<()> {
+    let call = call(&workload.admission, &workload.settings, gate, now);
+    let ctx = native_context(workload, now);
+    for (item, _, body) in &workload.items {
+        let wasm = runtime
+            .step(&workload.component, &call, item.clone())
+            .await?;
+        let native = (workload.native)(&ctx, &guest_item(item), body)
+            .map_err(|e| anyhow::anyhow!("{}: native step failed: {e:?}", workload.name))?;
+        let wasm: Vec<String> = wasm.events.into_iter().map(|e| e.body).collect();
+        let native: Vec<String> = native.events.into_iter().map(|e| e.body).collect();
+        if wasm != native {
+            bail!(
+                "{}: wasm and native events differ for {}",
+                workload.name,
+                item.key
+            );
+        }
+    }
+    Ok(())
+}
+
+fn native_context(workload: &Workload, now: i64) -> connector_sdk::Context {
+    connector_sdk::Context {
         tenant: o365_simulator::DEFAULT_TENANT.to_string(),
         now,
         settings: workload
@@ -329,21 +367,24 @@ fn time_native(workload: &Workload, now: i64, rounds: u32) -> anyhow::Result<Tim
                 value: s.value.clone(),
             })
             .collect(),
-    };
+    }
+}
+
+fn guest_item(item: &WorkItem) -> connector_sdk::WorkItem {
+    connector_sdk::WorkItem {
+        kind: item.kind.clone(),
+        key: item.key.clone(),
+        payload: item.payload.clone(),
+        remember_for: item.remember_for,
+    }
+}
+
+fn time_native(workload: &Workload, now: i64, rounds: u32) -> anyhow::Result<Timing> {
+    let ctx = native_context(workload, now);
     let items: Vec<(connector_sdk::WorkItem, &[u8])> = workload
         .items
         .iter()
-        .map(|(item, _, body)| {
-            (
-                connector_sdk::WorkItem {
-                    kind: item.kind.clone(),
-                    key: item.key.clone(),
-                    payload: item.payload.clone(),
-                    remember_for: item.remember_for,
-                },
-                body.as_ref(),
-            )
-        })
+        .map(|(item, _, body)| (guest_item(item), body.as_ref()))
         .collect();
     let mut best = Duration::MAX;
     let mut events = 0;

@@ -25,6 +25,9 @@
 //!
 //! This file is only glue between the generated bindings and the modules,
 //! which are tested natively.
+// Natively only the logic is used (tests, benchmark); the component glue
+// is checked by the wasm32 build and its lints.
+#![cfg_attr(not(target_arch = "wasm32"), allow(dead_code, unused_imports))]
 
 mod errors;
 mod settings;
@@ -42,7 +45,6 @@ use message_trace_core::{plan, step};
 
 use crate::settings::{Config, LIMITS};
 
-#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 struct MessageTraceReporting;
 
 impl Guest for MessageTraceReporting {
@@ -61,7 +63,8 @@ impl Guest for MessageTraceReporting {
     }
 }
 
-// Natively (unit tests, the normalization benchmark) there is no component
-// to export, and two connectors linked into one benchmark must not clash.
+// Only a wasm build exports the component. Natively (unit tests, the
+// normalization benchmark) the export's symbol names cannot be linked, and
+// two connectors in one benchmark binary would clash.
 #[cfg(target_arch = "wasm32")]
 export!(MessageTraceReporting);
