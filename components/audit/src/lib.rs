@@ -20,6 +20,9 @@
 //!
 //! This file is only glue between the generated bindings and the modules,
 //! which do not touch WIT imports and are tested natively.
+// Natively only the logic is used (tests, benchmark); the component glue
+// is checked by the wasm32 build and its lints.
+#![cfg_attr(not(target_arch = "wasm32"), allow(dead_code, unused_imports))]
 
 mod api;
 mod blob;
@@ -98,4 +101,41 @@ impl Guest for Audit {
     }
 }
 
+// Only a wasm build exports the component. Natively (unit tests, the
+// normalization benchmark) the export's symbol names cannot be linked, and
+// two connectors in one benchmark binary would clash.
+#[cfg(target_arch = "wasm32")]
 export!(Audit);
+
+/// Runs `step` natively, answering every request with `body`: the very code
+/// the component runs for a content blob, without wasm around it, for the
+/// benchmark that compares the two (`o365-bench normalize`). Not part of
+/// the component's contract.
+#[doc(hidden)]
+pub fn step_natively(
+    ctx: &Context,
+    item: &WorkItem,
+    body: &[u8],
+) -> Result<StepOutput, FetchError> {
+    let config = settings::Config::for_call(&ctx.settings)?;
+    step::step(&mut Canned(body), ctx, &config, item)
+}
+
+/// An [`Api`] that answers every request with the same body.
+struct Canned<'a>(&'a [u8]);
+
+impl Api for Canned<'_> {
+    fn get(&mut self, _url: &str) -> Result<Response, HttpError> {
+        Ok(Response {
+            status: 200,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: self.0.to_vec(),
+        })
+    }
+
+    fn post(&mut self, url: &str) -> Result<Response, HttpError> {
+        self.get(url)
+    }
+
+    fn log(&mut self, _level: Level, _message: &str) {}
+}

@@ -235,6 +235,7 @@ pub async fn run_slice(
     for item in items {
         queue.push(item, progress, summary);
     }
+    sink.flush().await?;
     progress.save(queue.outstanding()).await?;
 
     let mut expired = Vec::new();
@@ -301,9 +302,12 @@ pub async fn run_slice(
             }
         }
         if progress.save_due() {
+            // What the checkpoint records as done must be acknowledged first.
+            sink.flush().await?;
             progress.save(queue.outstanding()).await?;
         }
     }
+    sink.flush().await?;
     Ok(SliceOutcome {
         complete: queue.failed.is_empty(),
         planned: true,

@@ -41,3 +41,19 @@ impl Api for Wasi {
         }
     }
 }
+
+/// An [`Api`] that answers every request with the same body: the step code
+/// run natively over a page already in memory (the normalization benchmark).
+pub struct Canned<'a>(pub &'a [u8]);
+
+impl Api for Canned<'_> {
+    fn get(&mut self, _url: &str) -> Result<Response, HttpError> {
+        Ok(Response {
+            status: 200,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: self.0.to_vec(),
+        })
+    }
+
+    fn log(&mut self, _level: Level, _message: &str) {}
+}

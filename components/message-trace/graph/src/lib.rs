@@ -20,6 +20,9 @@
 //!
 //! This file is only glue between the generated bindings and the modules,
 //! which are tested natively.
+// Natively only the logic is used (tests, benchmark); the component glue
+// is checked by the wasm32 build and its lints.
+#![cfg_attr(not(target_arch = "wasm32"), allow(dead_code, unused_imports))]
 
 mod errors;
 mod settings;
@@ -55,4 +58,27 @@ impl Guest for MessageTraceGraph {
     }
 }
 
+// Only a wasm build exports the component. Natively (unit tests, the
+// normalization benchmark) the export's symbol names cannot be linked, and
+// two connectors in one benchmark binary would clash.
+#[cfg(target_arch = "wasm32")]
 export!(MessageTraceGraph);
+
+/// Runs `step` natively, answering every request with `body`: the very code
+/// the component runs for a page, without wasm around it, for the benchmark
+/// that compares the two (`o365-bench normalize`). Not part of the
+/// component's contract.
+#[doc(hidden)]
+pub fn step_natively(
+    ctx: &Context,
+    item: &WorkItem,
+    body: &[u8],
+) -> Result<StepOutput, FetchError> {
+    let config = Config::for_call(&ctx.settings)?;
+    step::step(
+        &mut message_trace_core::api::Canned(body),
+        ctx,
+        &config.graph,
+        item,
+    )
+}
