@@ -6,15 +6,20 @@
 //! for a whole cycle so that two processes never work on the same tenant and
 //! source at once. Both locks are released by the OS if the process dies.
 
-use super::{Checkpoint, CheckpointError, CheckpointStore, FORMAT, legacy::LEGACY_BLOB};
+use super::{
+    Checkpoint, CheckpointError, CheckpointStore, FORMAT, StoreFigures, StoreStats,
+    legacy::LEGACY_BLOB,
+};
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// A directory of checkpoints.
 #[derive(Clone, Debug)]
 pub struct LocalStore {
     root: PathBuf,
+    stats: Arc<StoreStats>,
 }
 
 /// Exclusive right to run a cycle for one tenant and source; released on drop.
@@ -26,7 +31,15 @@ pub struct LocalLease {
 impl LocalStore {
     /// A store rooted at `root` (created when first written).
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+        Self {
+            root: root.into(),
+            stats: Arc::default(),
+        }
+    }
+
+    /// What this store (and its clones) wrote and read so far.
+    pub fn figures(&self) -> StoreFigures {
+        self.stats.figures()
     }
 
     /// The root directory.
@@ -89,6 +102,7 @@ impl LocalStore {
                 });
             }
         };
+        self.stats.read(bytes.len() as u64);
         let checkpoint: Checkpoint =
             serde_json::from_slice(&bytes).map_err(|e| CheckpointError::Corrupt {
                 name: format!("{name} ({})", path.display()),
@@ -171,6 +185,7 @@ impl CheckpointStore for LocalStore {
         };
         write().map_err(|e| io(source, tenant, &path, e))?;
         checkpoint.version = next.version;
+        self.stats.saved(bytes.len() as u64, false);
         Ok(())
     }
 }

@@ -20,10 +20,12 @@
 mod legacy;
 mod local;
 mod set_aside;
+mod stats;
 
 pub use legacy::import_legacy_timestamp;
 pub use local::{LocalLease, LocalStore};
 pub use set_aside::{Failure, SetAsideItem};
+pub use stats::{StoreFigures, StoreStats};
 
 use crate::runtime::{TimeWindow, WorkItem};
 use serde::{Deserialize, Serialize};
