@@ -6,24 +6,36 @@
 //!   keys of work already done (content ids, with an expiry), the ids of
 //!   recently published events (for connectors that re-read an overlap), and
 //!   the connector's own state;
+//! - the keys and ids ([`Memory`]) can be many while a save adds few, so
+//!   they live in an append-only journal that the small head commits
+//!   ([`JournalHead`]): a save writes the head and the entries added since
+//!   the previous save, never the whole history;
 //! - it is written only after the sink acknowledged every event it covers:
 //!   an item leaves `outstanding` only once its events are durable and its
 //!   follow-up items are in `outstanding`;
-//! - every write is atomic (write, fsync, rename) and conditional on the
-//!   version read, so two instances can never both advance it;
+//! - every write is atomic (journal appended and fsynced, then the head
+//!   written, fsynced and renamed; a journal tail no head commits is never
+//!   read) and conditional on the version read, so two instances can never
+//!   both advance it;
 //! - a cycle holds a lease on its tenant and source, so a second instance
 //!   skips instead of doing the same work twice.
 //!
 //! A crash at any point therefore redoes at most the work since the last
 //! write, and never skips any.
 
+mod journal;
 mod legacy;
 mod local;
+mod memory;
 mod set_aside;
+mod stats;
 
+pub use journal::{COMPACT_MIN_ENTRIES, JournalHead};
 pub use legacy::import_legacy_timestamp;
 pub use local::{LocalLease, LocalStore};
+pub use memory::Memory;
 pub use set_aside::{Failure, SetAsideItem};
+pub use stats::{StoreFigures, StoreStats};
 
 use crate::runtime::{TimeWindow, WorkItem};
 use serde::{Deserialize, Serialize};
@@ -34,8 +46,9 @@ use std::collections::BTreeMap;
 /// until nothing of it could be fetched any more.
 pub const SET_ASIDE_KEPT_MS: i64 = 100 * 24 * 3_600_000;
 
-/// The on-disk format version of [`Checkpoint`].
-pub const FORMAT: u32 = 1;
+/// The on-disk format version of [`Checkpoint`]'s head: 2 since the
+/// remembered keys and event ids moved to the journal (1 is still read).
+pub const FORMAT: u32 = 2;
 
 /// Progress of one tenant and source.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -50,12 +63,15 @@ pub struct Checkpoint {
     /// The slice being worked on, if a cycle stopped in the middle of one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slice: Option<SliceProgress>,
-    /// Keys of completed work to skip if listed again, with their expiry (ms).
+    /// How far the journal of remembered keys and event ids is committed;
+    /// kept by the store.
     #[serde(default)]
-    pub remembered: BTreeMap<String, i64>,
-    /// Ids of recently published events, with their expiry (ms).
-    #[serde(default)]
-    pub recent_events: BTreeMap<String, i64>,
+    pub journal: JournalHead,
+    /// Keys of completed work to skip if listed again, and ids of recently
+    /// published events, with their expiry: read from and saved to the
+    /// journal, not the head.
+    #[serde(skip)]
+    pub memory: Memory,
     /// The connector's own state from its last `plan`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub component_state: Option<String>,
@@ -147,8 +163,7 @@ impl Checkpoint {
     /// Drops remembered keys and event ids whose expiry is past, and
     /// set-aside items older than [`SET_ASIDE_KEPT_MS`].
     pub fn prune(&mut self, now: i64) {
-        self.remembered.retain(|_, expiry| *expiry > now);
-        self.recent_events.retain(|_, expiry| *expiry > now);
+        self.memory.prune(now);
         self.set_aside
             .retain(|e| e.set_aside_at.saturating_add(SET_ASIDE_KEPT_MS) > now);
     }
@@ -189,24 +204,67 @@ pub enum CheckpointError {
         message: String,
     },
     /// The storage failed.
-    #[error("checkpoint {name}: {message}")]
+    #[error(
+        "checkpoint {name}: {action} failed; check that the state directory exists, is writable \
+         and has space"
+    )]
     Io {
         /// Which checkpoint.
         name: String,
-        /// What failed.
-        message: String,
+        /// What was being done, with the path.
+        action: String,
+        /// The storage's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A tenant or source name that cannot be a file name.
+    #[error(
+        "checkpoint {name}: tenant and source names may hold only letters, digits, `-`, `_` and \
+         `.`, and may not start with `.`"
+    )]
+    BadName {
+        /// The name as given.
+        name: String,
+    },
+    /// The checkpoint could not be encoded (a bug: every field serializes).
+    #[error("checkpoint {name} could not be encoded")]
+    Encode {
+        /// Which checkpoint.
+        name: String,
+        /// The encoder's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The blocking task doing the I/O panicked or was cancelled (the
+    /// runtime is shutting down); the write may or may not have happened,
+    /// and the next load tells.
+    #[error("checkpoint {name}: the storage task did not finish")]
+    Interrupted {
+        /// Which checkpoint.
+        name: String,
+        /// Why.
+        #[source]
+        source: tokio::task::JoinError,
     },
 }
 
-/// Where checkpoints live. Local directory now; Blob storage (ETag + lease)
-/// implements the same trait.
+/// Where checkpoints live. Local directory now; Blob storage implements
+/// the same trait (docs/checkpoints.md says how the head and the journal
+/// map onto blobs). Async, so that no implementation blocks the runtime's
+/// threads, and object-safe (`dyn CheckpointStore`).
+#[async_trait::async_trait]
 pub trait CheckpointStore: Send + Sync {
-    /// The stored checkpoint of `source` for `tenant`, if any.
-    fn load(&self, source: &str, tenant: &str) -> Result<Option<Checkpoint>, CheckpointError>;
+    /// The stored checkpoint of `source` for `tenant`, if any, with its
+    /// committed journal read into [`Checkpoint::memory`].
+    async fn load(&self, source: &str, tenant: &str)
+    -> Result<Option<Checkpoint>, CheckpointError>;
 
-    /// Writes `checkpoint` if the stored version is still `checkpoint.version`;
-    /// on success the version is incremented in place.
-    fn save(
+    /// Writes `checkpoint` if the stored version is still `checkpoint.version`:
+    /// the journal entries added to its memory since it was loaded or last
+    /// saved, then the head that commits them. On success the version is
+    /// incremented in place; on failure nothing the head does not commit is
+    /// ever read.
+    async fn save(
         &self,
         source: &str,
         tenant: &str,

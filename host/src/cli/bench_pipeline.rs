@@ -1,8 +1,11 @@
-//! `o365-host bench pipeline`: end-to-end audit figures. The simulator runs
-//! as a separate process (so its memory and CPU are not counted), and this
+//! `o365-host bench pipeline`: end-to-end figures. The simulator runs as a
+//! separate process (so its memory and CPU are not counted), and this
 //! process runs one cycle against it with the file sink, then reports wall
-//! time, events per second, CPU seconds per million events and peak RSS.
-//! `--latency-ms 50 --blobs ...` measures a latency-bound catch-up instead.
+//! time, events per second, CPU seconds per million events, peak RSS and
+//! what checkpointing wrote (saves, bytes per save, bytes per million
+//! events). `--latency-ms 50 --blobs ...` measures a latency-bound catch-up
+//! instead; `--source message-trace --traces-per-hour 10000 --days 3` a
+//! message-trace catch-up.
 
 use super::deployment::{Deployment, DeploymentArgs};
 use crate::settings::SettingsSource;
@@ -11,10 +14,29 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
+/// Which source `bench pipeline` runs.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BenchSource {
+    /// Audit content: one day of `--events` events.
+    Audit,
+    /// Message traces: `--days` days at `--traces-per-hour`.
+    MessageTrace,
+}
+
 /// Flags of `bench pipeline`.
 #[derive(clap::Args, Debug)]
 pub struct PipelineBenchArgs {
-    /// Events in the day of content to fetch (approximately).
+    /// The source to run.
+    #[arg(long, value_enum, default_value = "audit")]
+    pub source: BenchSource,
+    /// Message traces per hour (`--source message-trace`).
+    #[arg(long, default_value_t = 10_000)]
+    pub traces_per_hour: u32,
+    /// Days of message traces to catch up (`--source message-trace`; the
+    /// simulator keeps 8).
+    #[arg(long, default_value_t = 3)]
+    pub days: u32,
+    /// Audit events in the day of content to fetch (approximately).
     #[arg(long, default_value_t = 100_000)]
     pub events: u64,
     /// Events per content blob.
@@ -55,6 +77,7 @@ pub async fn bench_pipeline(args: PipelineBenchArgs) -> anyhow::Result<()> {
         .args(["simulate", "--listen", "127.0.0.1:0"])
         .args(["--blobs-per-hour", &blobs_per_hour.to_string()])
         .args(["--events-per-blob", &args.events_per_blob.to_string()])
+        .args(["--traces-per-hour", &args.traces_per_hour.to_string()])
         .args(["--latency-ms", &args.latency_ms.to_string()])
         .env("O365_LOG", "warn")
         .stdout(std::process::Stdio::piped())
@@ -80,17 +103,32 @@ pub async fn bench_pipeline(args: PipelineBenchArgs) -> anyhow::Result<()> {
         dir.join("events"),
         args.concurrency,
     );
-    deployment_args.sources = vec!["audit".into()];
-    let settings = SettingsSource::only(BTreeMap::from([
-        ("O365_EVENT_TYPES".to_string(), args.content_types.clone()),
-        (
-            "O365_REQUESTS_PER_MINUTE".to_string(),
-            args.requests_per_minute.to_string(),
+    let (source, settings, lookback) = match args.source {
+        BenchSource::Audit => (
+            "audit",
+            BTreeMap::from([
+                ("O365_EVENT_TYPES".to_string(), args.content_types.clone()),
+                (
+                    "O365_REQUESTS_PER_MINUTE".to_string(),
+                    args.requests_per_minute.to_string(),
+                ),
+            ]),
+            // One day of content: one slice.
+            Duration::from_secs(24 * 3600 - 60),
         ),
-    ]));
-    let mut deployment = Deployment::build_with(&deployment_args, settings).await?;
-    // One day of content: one slice.
-    deployment.options.first_run_lookback = Duration::from_secs(24 * 3600 - 60);
+        BenchSource::MessageTrace => (
+            "message-trace",
+            BTreeMap::from([(
+                "MESSAGE_TRACES_REQUESTS_PER_5_MINUTES".to_string(),
+                (u64::from(args.requests_per_minute) * 5).to_string(),
+            )]),
+            Duration::from_secs(u64::from(args.days.max(1)) * 24 * 3600),
+        ),
+    };
+    deployment_args.sources = vec![source.into()];
+    let mut deployment =
+        Deployment::build_with(&deployment_args, SettingsSource::only(settings)).await?;
+    deployment.options.first_run_lookback = lookback;
 
     let cpu_before = cpu_seconds();
     let started = Instant::now();
@@ -103,6 +141,8 @@ pub async fn bench_pipeline(args: PipelineBenchArgs) -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&dir);
 
     let s = &report.summary;
+    let store = deployment.store.figures();
+    let per_save = |bytes: u64| bytes as f64 / store.saves.max(1) as f64;
     let requests = s.items
         + s.counters
             .get("subscriptions-started")
@@ -110,6 +150,7 @@ pub async fn bench_pipeline(args: PipelineBenchArgs) -> anyhow::Result<()> {
             .unwrap_or(0)
         + 1;
     let figures = serde_json::json!({
+        "source": source,
         "complete": report.complete,
         "events": s.events,
         "requests": requests,
@@ -121,6 +162,13 @@ pub async fn bench_pipeline(args: PipelineBenchArgs) -> anyhow::Result<()> {
         "cpuSeconds": cpu,
         "cpuSecondsPerMillionEvents": cpu.map(|c| c * 1e6 / (s.events.max(1) as f64)),
         "peakRssMiB": peak_rss_mib(),
+        "checkpointSaves": store.saves,
+        "checkpointBytesWritten": store.bytes_written,
+        "checkpointBytesPerSave": per_save(store.bytes_written),
+        "checkpointLargestSave": store.largest_save,
+        "checkpointBytesPerMillionEvents": store.bytes_written as f64 * 1e6 / (s.events.max(1) as f64),
+        "checkpointBytesRead": store.bytes_read,
+        "checkpointCompactions": store.compactions,
         "latencyMs": args.latency_ms,
         "requestsPerMinute": args.requests_per_minute,
         "concurrency": args.concurrency,

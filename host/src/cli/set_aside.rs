@@ -65,17 +65,17 @@ pub struct DismissArgs {
 /// Runs the subcommand; whether everything it did completed.
 pub async fn run(command: SetAsideCommand) -> anyhow::Result<bool> {
     match command {
-        SetAsideCommand::List(args) => list(&args).map(|_| true),
+        SetAsideCommand::List(args) => list(&args).await.map(|_| true),
         SetAsideCommand::Retry(args) => retry(&args).await,
-        SetAsideCommand::Dismiss(args) => dismiss(&args).map(|_| true),
+        SetAsideCommand::Dismiss(args) => dismiss(&args).await.map(|_| true),
     }
 }
 
-fn list(args: &ListArgs) -> anyhow::Result<()> {
+async fn list(args: &ListArgs) -> anyhow::Result<()> {
     let store = LocalStore::new(&args.state_dir);
     let mut all = Vec::new();
     for known in KNOWN_SOURCES {
-        if let Some(checkpoint) = store.load(known.name, &args.tenant)? {
+        if let Some(checkpoint) = store.load(known.name, &args.tenant).await? {
             all.extend(checkpoint.set_aside.into_iter().map(|e| (known.name, e)));
         }
     }
@@ -130,12 +130,12 @@ async fn retry(args: &RetryArgs) -> anyhow::Result<bool> {
     let mut queued = 0;
     for scheduled in &deployment.sources {
         let name = &scheduled.source.name;
-        let Some(_lease) = deployment.store.try_lease(name, &deployment.tenant)? else {
+        let Some(_lease) = deployment.store.try_lease(name, &deployment.tenant).await? else {
             bail!(
                 "{name}: another instance is running this source for this tenant; retry when it is done"
             );
         };
-        let Some(mut checkpoint) = deployment.store.load(name, &deployment.tenant)? else {
+        let Some(mut checkpoint) = deployment.store.load(name, &deployment.tenant).await? else {
             continue;
         };
         let chosen: Vec<_> = checkpoint
@@ -163,6 +163,7 @@ async fn retry(args: &RetryArgs) -> anyhow::Result<bool> {
         deployment
             .store
             .save(name, &deployment.tenant, &mut checkpoint)
+            .await
             .with_context(|| format!("queueing the retries of {name}"))?;
     }
     if queued == 0 {
@@ -172,7 +173,7 @@ async fn retry(args: &RetryArgs) -> anyhow::Result<bool> {
     Ok(cycle_all(&deployment).await)
 }
 
-fn dismiss(args: &DismissArgs) -> anyhow::Result<()> {
+async fn dismiss(args: &DismissArgs) -> anyhow::Result<()> {
     let store = LocalStore::new(&args.list.state_dir);
     let tenant = &args.list.tenant;
     let mut dropped = 0;
@@ -180,13 +181,13 @@ fn dismiss(args: &DismissArgs) -> anyhow::Result<()> {
         if !args.sources.is_empty() && !args.sources.iter().any(|s| s.trim() == known.name) {
             continue;
         }
-        let Some(_lease) = store.try_lease(known.name, tenant)? else {
+        let Some(_lease) = store.try_lease(known.name, tenant).await? else {
             bail!(
                 "{}: another instance is running this source for this tenant; dismiss when it is done",
                 known.name
             );
         };
-        let Some(mut checkpoint) = store.load(known.name, tenant)? else {
+        let Some(mut checkpoint) = store.load(known.name, tenant).await? else {
             continue;
         };
         let before = checkpoint.set_aside.len();
@@ -195,7 +196,7 @@ fn dismiss(args: &DismissArgs) -> anyhow::Result<()> {
             .retain(|e| !(args.all || args.keys.contains(&e.item.key)));
         let gone = before - checkpoint.set_aside.len();
         if gone > 0 {
-            store.save(known.name, tenant, &mut checkpoint)?;
+            store.save(known.name, tenant, &mut checkpoint).await?;
             tracing::warn!(
                 source = known.name,
                 tenant,

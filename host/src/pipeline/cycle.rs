@@ -9,6 +9,7 @@
 //! cannot hold the tenant until its data ages out; failures of the
 //! credentials are never set aside, since every item would fail alike.
 
+use super::checkpoint_progress::CheckpointProgress;
 use super::progress::Progress;
 use super::runner::{FailedItem, PipelineOptions, SliceStart, Summary, run_slice};
 use super::window::{coverage, slices};
@@ -18,9 +19,7 @@ use crate::checkpoint::{
 };
 use crate::gate::{Gate, GatePolicy};
 use crate::grants::Admission;
-use crate::runtime::{
-    CallContext, Event, Info, LoadedComponent, Runtime, Setting, TimeWindow, WorkItem,
-};
+use crate::runtime::{CallContext, Info, LoadedComponent, Runtime, Setting, TimeWindow, WorkItem};
 use crate::sink::EventSink;
 use crate::telemetry;
 use std::sync::Arc;
@@ -128,14 +127,14 @@ pub async fn run_cycle(
         tenant: tenant.to_string(),
         ..CycleReport::default()
     };
-    let Some(_lease) = store.try_lease(&source.name, tenant)? else {
+    let Some(_lease) = store.try_lease(&source.name, tenant).await? else {
         tracing::info!(source = %source.name, tenant, "another instance is running this source for this tenant; skipping this cycle");
         report.skipped_busy = true;
         return Ok(report);
     };
-    let checkpoint = match store.load(&source.name, tenant)? {
+    let checkpoint = match store.load(&source.name, tenant).await? {
         Some(checkpoint) => checkpoint,
-        None => first_checkpoint(store, source, tenant, now_ms, options),
+        None => first_checkpoint(store, source, tenant, now_ms, options).await,
     };
     let call = CallContext {
         tenant: tenant.to_string(),
@@ -144,17 +143,15 @@ pub async fn run_cycle(
         gate,
         policy: source.policy(tenant),
     };
-    let mut progress = CheckpointProgress {
+    let mut progress = CheckpointProgress::new(
         store,
-        source: &source.name,
+        &source.name,
         tenant,
         checkpoint,
         now_ms,
-        dedup_horizon: source.info.dedup_horizon as i64,
-        interval: options.save_interval,
-        last_save: Instant::now(),
-        retrying: false,
-    };
+        source.info.dedup_horizon,
+        options.save_interval,
+    );
     let mut cycle = Cycle {
         runtime,
         source,
@@ -459,7 +456,7 @@ impl Cycle<'_, '_> {
     }
 }
 
-fn first_checkpoint(
+async fn first_checkpoint(
     store: &LocalStore,
     source: &Source,
     tenant: &str,
@@ -467,10 +464,13 @@ fn first_checkpoint(
     options: &CycleOptions,
 ) -> Checkpoint {
     let default = now_ms - options.first_run_lookback.as_millis() as i64;
-    let legacy = source
-        .legacy_container
-        .as_deref()
-        .and_then(|container| Some((container, store.legacy_timestamp(container)?)));
+    let legacy = match source.legacy_container.as_deref() {
+        Some(container) => store
+            .legacy_timestamp(container)
+            .await
+            .map(|text| (container, text)),
+        None => None,
+    };
     let start = match legacy {
         Some((container, text)) => match import_legacy_timestamp(&text) {
             Ok(ms) => {
@@ -488,86 +488,4 @@ fn first_checkpoint(
         }
     };
     Checkpoint::starting_at(start)
-}
-
-/// Progress kept in the checkpoint.
-struct CheckpointProgress<'a> {
-    store: &'a LocalStore,
-    source: &'a str,
-    tenant: &'a str,
-    checkpoint: Checkpoint,
-    now_ms: i64,
-    dedup_horizon: i64,
-    interval: Duration,
-    last_save: Instant,
-    /// Outstanding work is the operator's retry list, not a slice's.
-    retrying: bool,
-}
-
-impl CheckpointProgress<'_> {
-    /// Writes the checkpoint as it stands.
-    async fn save_now(&mut self) -> anyhow::Result<()> {
-        self.checkpoint.prune(self.now_ms);
-        self.checkpoint.updated_at = chrono::Utc::now().timestamp_millis();
-        self.store
-            .save(self.source, self.tenant, &mut self.checkpoint)?;
-        self.last_save = Instant::now();
-        Ok(())
-    }
-}
-
-#[async_trait::async_trait]
-impl Progress for CheckpointProgress<'_> {
-    fn is_done(&self, key: &str) -> bool {
-        self.checkpoint
-            .remembered
-            .get(key)
-            .is_some_and(|expiry| *expiry > self.now_ms)
-    }
-
-    fn planned(&mut self, state: Option<&str>) {
-        if let Some(state) = state {
-            self.checkpoint.component_state = Some(state.to_string());
-        }
-    }
-
-    fn completed(&mut self, item: &WorkItem, now_ms: i64) {
-        if let Some(ttl) = item.remember_for {
-            self.checkpoint
-                .remembered
-                .insert(item.key.clone(), now_ms.saturating_add(ttl as i64));
-        }
-    }
-
-    fn fresh_events(&mut self, events: Vec<Event>) -> Vec<Event> {
-        if self.dedup_horizon <= 0 {
-            return events;
-        }
-        let expiry = self.now_ms.saturating_add(self.dedup_horizon);
-        let recent = &mut self.checkpoint.recent_events;
-        events
-            .into_iter()
-            .filter(|e| match recent.get(&e.id) {
-                Some(until) if *until > self.now_ms => false,
-                _ => {
-                    recent.insert(e.id.clone(), expiry);
-                    true
-                }
-            })
-            .collect()
-    }
-
-    fn save_due(&self) -> bool {
-        self.last_save.elapsed() >= self.interval
-    }
-
-    async fn save(&mut self, outstanding: Vec<WorkItem>) -> anyhow::Result<()> {
-        let stored = outstanding.iter().map(StoredItem::from).collect();
-        if self.retrying {
-            self.checkpoint.retry = stored;
-        } else if let Some(slice) = self.checkpoint.slice.as_mut() {
-            slice.outstanding = stored;
-        }
-        self.save_now().await
-    }
 }

@@ -7,6 +7,7 @@
 //! most `concurrency` step results are held), and only work item
 //! descriptions (small) wait in the queue.
 
+mod checkpoint_progress;
 mod cycle;
 mod progress;
 mod retry;

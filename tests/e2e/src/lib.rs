@@ -242,13 +242,12 @@ impl Pipeline {
 
     /// Sets the checkpoint to resume at `ms`.
     pub fn resume_at(&self, ms: i64) {
-        use o365_host::checkpoint::CheckpointStore;
         let mut checkpoint = o365_host::checkpoint::Checkpoint::starting_at(ms);
         if let Some(old) = self.checkpoint() {
             checkpoint.version = old.version;
         }
         self.store
-            .save(
+            .save_blocking(
                 &self.source.name,
                 o365_simulator::DEFAULT_TENANT,
                 &mut checkpoint,
@@ -289,9 +288,8 @@ impl Pipeline {
 
     /// The stored checkpoint.
     pub fn checkpoint(&self) -> Option<o365_host::checkpoint::Checkpoint> {
-        use o365_host::checkpoint::CheckpointStore;
         self.store
-            .load(&self.source.name, o365_simulator::DEFAULT_TENANT)
+            .load_blocking(&self.source.name, o365_simulator::DEFAULT_TENANT)
             .unwrap()
     }
 

@@ -283,6 +283,7 @@ async fn content_listed_twice_is_published_once() {
     checkpoint.high_water_mark = now - 4 * HOUR;
     f.store
         .save("audit", DEFAULT_TENANT, &mut checkpoint)
+        .await
         .unwrap();
     let again = f.cycle(now + 1000).await;
     assert!(again.complete);

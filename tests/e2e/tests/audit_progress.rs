@@ -291,6 +291,7 @@ async fn a_listing_aged_past_seven_days_is_listed_again_from_inside_the_limit() 
     });
     f.store
         .save("audit", DEFAULT_TENANT, &mut checkpoint)
+        .await
         .unwrap();
     let report = f.cycle_at(now).await;
     assert!(report.complete, "{:?}", report.summary.failures);

@@ -111,6 +111,7 @@ async fn an_item_that_never_succeeds_is_set_aside_and_an_operator_retry_brings_i
         .collect();
     p.store
         .save("audit", DEFAULT_TENANT, &mut checkpoint)
+        .await
         .unwrap();
     let report = p.cycle(third + 4 * MINUTE).await;
     assert!(report.complete, "{:?}", report.summary.failures);
@@ -140,6 +141,7 @@ async fn a_retry_that_fails_again_keeps_the_item_set_aside_with_one_more_attempt
     checkpoint.retry = vec![checkpoint.set_aside[0].item.clone()];
     p.store
         .save("audit", DEFAULT_TENANT, &mut checkpoint)
+        .await
         .unwrap();
     let report = p.cycle(now + 8 * MINUTE).await;
     assert!(!report.complete);

@@ -1,0 +1,286 @@
+//! Progress kept in the checkpoint: what the runner asks before starting
+//! work (is this key done? was this event published?), what it reports as
+//! work completes, and the saves.
+//!
+//! Two rules keep the remembered sets proportional to what can repeat, not
+//! to the history behind the cycle:
+//!
+//! - **Expiry counts from when something is remembered**, on a clock that
+//!   starts at the cycle's `now` and runs with the wall clock
+//!   ([`CheckpointProgress::clock`]), and pruning uses the same clock. Counted
+//!   from the cycle's start instead, nothing remembered during a six-hour
+//!   catch-up would expire before the catch-up ends, and everything
+//!   published in it would be remembered together.
+//! - **Only events a later read can return again are remembered.** A
+//!   connector with a dedup horizon re-reads at most that far before the
+//!   start of a later window (message traces: the overlap, shorter than the
+//!   horizon), and no later window starts before this slice's end. An event
+//!   older than `slice end - dedup horizon` can therefore only come back if
+//!   the same slice is read again after a crash, which duplicates anyway.
+//!   Forgetting an id costs at most a duplicate; a wrongly remembered one
+//!   would drop an event, so when the bound is unknown everything is
+//!   remembered.
+
+use super::progress::Progress;
+use crate::checkpoint::{Checkpoint, CheckpointStore, LocalStore, StoredItem};
+use crate::runtime::{Event, WorkItem};
+use std::time::{Duration, Instant};
+
+/// Progress of one cycle, kept in its checkpoint.
+pub(super) struct CheckpointProgress<'a> {
+    store: &'a LocalStore,
+    source: &'a str,
+    tenant: &'a str,
+    /// The checkpoint as it stands, saved or not.
+    pub(super) checkpoint: Checkpoint,
+    /// The cycle's `now` (ms) and when the cycle took it.
+    now_ms: i64,
+    started: Instant,
+    dedup_horizon: i64,
+    interval: Duration,
+    last_save: Instant,
+    /// Outstanding work is the operator's retry list, not a slice's.
+    pub(super) retrying: bool,
+}
+
+impl<'a> CheckpointProgress<'a> {
+    /// Progress of a cycle that started at `now_ms` with `checkpoint`.
+    pub(super) fn new(
+        store: &'a LocalStore,
+        source: &'a str,
+        tenant: &'a str,
+        checkpoint: Checkpoint,
+        now_ms: i64,
+        dedup_horizon: u64,
+        interval: Duration,
+    ) -> Self {
+        Self {
+            store,
+            source,
+            tenant,
+            checkpoint,
+            now_ms,
+            started: Instant::now(),
+            dedup_horizon: i64::try_from(dedup_horizon).unwrap_or(i64::MAX),
+            interval,
+            last_save: Instant::now(),
+            retrying: false,
+        }
+    }
+
+    /// The cycle's `now` plus the time it has run (ms): the wall clock in
+    /// production, and a consistent clock where a test sets `now`.
+    pub(super) fn clock(&self) -> i64 {
+        let ran = i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX);
+        self.now_ms.saturating_add(ran)
+    }
+
+    /// The oldest event time (ms) a later read may return again: `dedup
+    /// horizon` before the end of the slice in progress, or, while retrying
+    /// set-aside items, before the high-water mark (every later read starts
+    /// at or after it). Without a slice, everything is remembered.
+    fn oldest_repeatable(&self) -> i64 {
+        let next_start = if self.retrying {
+            Some(self.checkpoint.high_water_mark)
+        } else {
+            self.checkpoint.slice.as_ref().map(|s| s.end)
+        };
+        next_start.map_or(i64::MIN, |start| start.saturating_sub(self.dedup_horizon))
+    }
+
+    /// Writes the checkpoint as it stands.
+    pub(super) async fn save_now(&mut self) -> anyhow::Result<()> {
+        let now = self.clock();
+        self.checkpoint.prune(now);
+        self.checkpoint.updated_at = chrono::Utc::now().timestamp_millis();
+        self.store
+            .save(self.source, self.tenant, &mut self.checkpoint)
+            .await?;
+        self.last_save = Instant::now();
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl Progress for CheckpointProgress<'_> {
+    fn is_done(&self, key: &str) -> bool {
+        self.checkpoint.memory.knows_key(key, self.clock())
+    }
+
+    fn planned(&mut self, state: Option<&str>) {
+        if let Some(state) = state {
+            self.checkpoint.component_state = Some(state.to_string());
+        }
+    }
+
+    fn completed(&mut self, item: &WorkItem, _cycle_now_ms: i64) {
+        if let Some(ttl) = item.remember_for {
+            let ttl = i64::try_from(ttl).unwrap_or(i64::MAX);
+            let expiry = self.clock().saturating_add(ttl);
+            self.checkpoint.memory.remember_key(&item.key, expiry);
+        }
+    }
+
+    fn fresh_events(&mut self, events: Vec<Event>) -> Vec<Event> {
+        if self.dedup_horizon <= 0 {
+            return events;
+        }
+        let now = self.clock();
+        let expiry = now.saturating_add(self.dedup_horizon);
+        let oldest = self.oldest_repeatable();
+        let memory = &mut self.checkpoint.memory;
+        events
+            .into_iter()
+            .filter(|e| {
+                if memory.knows_event(&e.id, now) {
+                    return false;
+                }
+                if e.time >= oldest {
+                    memory.remember_event(&e.id, expiry);
+                }
+                true
+            })
+            .collect()
+    }
+
+    fn save_due(&self) -> bool {
+        self.last_save.elapsed() >= self.interval
+    }
+
+    async fn save(&mut self, outstanding: Vec<WorkItem>) -> anyhow::Result<()> {
+        let stored = outstanding.iter().map(StoredItem::from).collect();
+        if self.retrying {
+            self.checkpoint.retry = stored;
+        } else if let Some(slice) = self.checkpoint.slice.as_mut() {
+            slice.outstanding = stored;
+        }
+        self.save_now().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkpoint::SliceProgress;
+
+    const HOUR: i64 = 3_600_000;
+    const NOW: i64 = 1_795_593_600_000;
+
+    fn event(id: &str, time: i64) -> Event {
+        Event {
+            id: id.into(),
+            time,
+            kind: "MessageTrace".into(),
+            partition_key: None,
+            body: "{}".into(),
+        }
+    }
+
+    fn ids(events: &[Event]) -> Vec<&str> {
+        events.iter().map(|e| e.id.as_str()).collect()
+    }
+
+    fn progress(store: &LocalStore, horizon: i64) -> CheckpointProgress<'_> {
+        let mut checkpoint = Checkpoint::starting_at(NOW - 10 * HOUR);
+        checkpoint.slice = Some(SliceProgress {
+            start: NOW - 10 * HOUR,
+            end: NOW - HOUR,
+            outstanding: Vec::new(),
+            failures: Default::default(),
+        });
+        CheckpointProgress::new(
+            store,
+            "message-trace",
+            "t1",
+            checkpoint,
+            NOW,
+            horizon as u64,
+            Duration::from_millis(200),
+        )
+    }
+
+    #[test]
+    fn only_events_a_later_overlap_can_return_are_remembered() {
+        let store = LocalStore::new("/nonexistent");
+        let mut p = progress(&store, 2 * HOUR);
+        // The slice ends at NOW - 1 h: the next read starts there, minus at
+        // most the horizon, so events from NOW - 3 h on may come again.
+        let fresh = p.fresh_events(vec![
+            event("old", NOW - 3 * HOUR - 1),
+            event("edge", NOW - 3 * HOUR),
+            event("new", NOW - 2 * HOUR),
+        ]);
+        assert_eq!(ids(&fresh), ["old", "edge", "new"]);
+        assert_eq!(p.checkpoint.memory.event_count(), 2);
+        let again = p.fresh_events(vec![
+            event("old", NOW - 3 * HOUR - 1),
+            event("edge", NOW - 3 * HOUR),
+            event("new", NOW - 2 * HOUR),
+        ]);
+        assert_eq!(ids(&again), ["old"], "only the unrepeatable one passes");
+    }
+
+    #[test]
+    fn without_a_slice_every_event_is_remembered_and_retries_count_from_the_mark() {
+        let store = LocalStore::new("/nonexistent");
+        let mut p = progress(&store, HOUR);
+        p.checkpoint.slice = None;
+        p.fresh_events(vec![event("ancient", 0)]);
+        assert_eq!(p.checkpoint.memory.event_count(), 1);
+
+        p.retrying = true;
+        p.checkpoint.high_water_mark = NOW - 5 * HOUR;
+        p.fresh_events(vec![
+            event("before", NOW - 6 * HOUR - 1),
+            event("inside", NOW - 6 * HOUR),
+        ]);
+        assert!(!p.checkpoint.memory.knows_event("before", NOW));
+        assert!(p.checkpoint.memory.knows_event("inside", NOW));
+    }
+
+    #[test]
+    fn expiry_counts_from_when_something_is_remembered_not_from_the_cycle_start() {
+        let store = LocalStore::new("/nonexistent");
+        let mut p = progress(&store, HOUR);
+        // The cycle has been running for three hours.
+        p.started = Instant::now() - Duration::from_secs(3 * 3600);
+        let item = WorkItem {
+            kind: "content-blob".into(),
+            key: "blob".into(),
+            payload: String::new(),
+            remember_for: Some(HOUR as u64),
+        };
+        p.completed(&item, NOW);
+        p.fresh_events(vec![event("ev", NOW - HOUR)]);
+        // Counted from the cycle's start, both would have expired by now.
+        let later = NOW + 3 * HOUR + HOUR / 2;
+        assert!(p.checkpoint.memory.knows_key("blob", later));
+        assert!(p.checkpoint.memory.knows_event("ev", later));
+        assert!(p.is_done("blob"));
+        // Pruning runs on the same clock: what was remembered at the start
+        // of the cycle is gone.
+        p.checkpoint.memory.remember_key("early", NOW + HOUR);
+        p.checkpoint.prune(p.clock());
+        assert!(!p.checkpoint.memory.knows_key("early", NOW));
+        assert!(p.checkpoint.memory.knows_key("blob", NOW));
+    }
+
+    #[tokio::test]
+    async fn saves_write_the_remembered_keys_with_the_outstanding_items() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path());
+        let mut p = progress(&store, 0);
+        let item = |key: &str| WorkItem {
+            kind: "content-blob".into(),
+            key: key.into(),
+            payload: String::new(),
+            remember_for: Some(8 * 24 * HOUR as u64),
+        };
+        p.completed(&item("done"), NOW);
+        p.save(vec![item("left")]).await.unwrap();
+        let stored = store.load("message-trace", "t1").await.unwrap().unwrap();
+        assert!(stored.memory.knows_key("done", NOW));
+        assert!(!stored.memory.knows_key("left", NOW));
+        assert_eq!(stored.slice.unwrap().outstanding[0].key, "left");
+    }
+}
