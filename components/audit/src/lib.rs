@@ -9,9 +9,9 @@
 //!   (or from where the type fell behind). Types that cannot be listed are
 //!   marked behind in the connector state and reported with
 //!   `lagging:<type>:<reason>` counters ([`marks`]);
-//! - a `list-content` step lists one page of content blobs and returns the
-//!   next page first, then a `content-blob` item per blob (remembered 8
-//!   days by content id, so a blob listed twice is fetched once); a listing
+//! - a `list-content` step lists one page of content blobs and returns a
+//!   `content-blob` item per blob (remembered 8 days by content id, so a
+//!   blob listed twice is fetched once), then the next page; a listing
 //!   aged past 7 days is re-planned inside the limit;
 //! - a `content-blob` step fetches the blob and returns its records as
 //!   events, a record that cannot be normalized with `normalizationError`;

@@ -1,8 +1,12 @@
 //! The `list-content` step: one page of `subscriptions/content` for a
 //! content type and window, turned into one `content-blob` item per listed
 //! blob and, if the API says there is more, a `list-content` item for the
-//! next page, put first so that the host finishes a page chain before it
-//! ages out.
+//! next page, put after the page's blobs. The host runs a step's follow-up
+//! items ahead of other queued work in the order given, so a page chain
+//! keeps moving ahead of the other listings (and finishes before it ages
+//! out) while at most about one page of blobs waits per chain: the work
+//! queue and the checkpoint's outstanding list stay the size of a page, not
+//! of a day's listing.
 //!
 //! Two refusals are handled here rather than passed on:
 //! - `AF20055` for a window whose start has aged past the 7-day limit since
@@ -99,20 +103,6 @@ pub fn list(
         )
     })?;
     let mut next = Vec::with_capacity(entries.len() + 1);
-    // The next page goes first: the host runs follow-up items in the order
-    // given, ahead of other queued work, so the chain ends before it ages.
-    if let Some(page_url) = next_page(&config.origin, response.header(NEXT_PAGE_HEADER))? {
-        if urls::with_publisher(&page_url, &ctx.tenant) == url {
-            return Err(FetchError::Fatal(format!(
-                "{page}: NextPageUri names the page just fetched; refusing to loop"
-            )));
-        }
-        let following = ListContent {
-            page: Some(page_url),
-            ..listing.clone()
-        };
-        next.push(following.item());
-    }
     for (index, entry) in entries.into_iter().enumerate() {
         let missing =
             |field: &str| FetchError::Fatal(format!("{page}: entry {index} has no {field}"));
@@ -130,6 +120,19 @@ pub fn list(
             content_expiration: entry.content_expiration,
         };
         next.push(blob.item());
+    }
+    // The next page comes after this page's blobs (see the module docs).
+    if let Some(page_url) = next_page(&config.origin, response.header(NEXT_PAGE_HEADER))? {
+        if urls::with_publisher(&page_url, &ctx.tenant) == url {
+            return Err(FetchError::Fatal(format!(
+                "{page}: NextPageUri names the page just fetched; refusing to loop"
+            )));
+        }
+        let following = ListContent {
+            page: Some(page_url),
+            ..listing.clone()
+        };
+        next.push(following.item());
     }
     let mut counters = Counters::default();
     counters.add(counters::PAGES, 1);
@@ -292,7 +295,7 @@ mod tests {
         let (_, out) = run(vec![answer(200, &[("NextPageUri", next)], TWO_BLOBS)], None);
         let out = out.unwrap();
         assert_eq!(out.next.len(), 3);
-        let blob = &out.next[1];
+        let blob = &out.next[0];
         assert_eq!(
             (blob.kind.as_str(), blob.key.as_str()),
             (CONTENT_BLOB, "20240501073500.1$a")
@@ -304,13 +307,13 @@ mod tests {
             payload.content_expiration.as_deref(),
             Some("2024-05-08T07:35:00.000Z")
         );
-        let second: ContentBlob = crate::items::payload(&out.next[2]).unwrap();
+        let second: ContentBlob = crate::items::payload(&out.next[1]).unwrap();
         assert_eq!(
             (second.content_created, second.content_expiration),
             (None, None)
         );
-        // The next page comes first, so that the host runs it first.
-        let page = &out.next[0];
+        // The next page comes after the page's blobs.
+        let page = &out.next[2];
         assert_eq!(page.kind, LIST_CONTENT);
         assert_eq!(
             page.key,
