@@ -1,8 +1,6 @@
 //! Lengths of time as operators write them in settings: a whole number
 //! and a unit, `90s`, `15m`, `2h`, `1d` (`0` alone is zero).
-//!
-//! The same reading as `message-trace`'s core (`duration.rs` there), here
-//! so that every connector can share it; that copy can move onto this one.
+//! Shared by every connector (`message-trace-core` re-exports it).
 
 use crate::{ConfigError, settings};
 

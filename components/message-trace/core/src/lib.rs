@@ -60,8 +60,9 @@
 //! changed since (pending, then delivered) is published again.
 
 pub mod api;
+/// Lengths of time in settings, as every connector reads them.
+pub use connector_sdk::duration;
 pub mod counters;
-pub mod duration;
 pub mod errors;
 pub mod identity;
 pub mod items;
