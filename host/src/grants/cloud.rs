@@ -136,15 +136,9 @@ impl Cloud {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
 
     fn with(pairs: &[(&str, &str)]) -> SettingsSource {
-        SettingsSource::only(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect::<BTreeMap<_, _>>(),
-        )
+        SettingsSource::from_pairs(pairs)
     }
 
     #[test]

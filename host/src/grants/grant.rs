@@ -191,16 +191,10 @@ fn origin_of(text: &str) -> Result<(String, String), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
     use std::time::Duration;
 
     fn with(pairs: &[(&str, &str)]) -> SettingsSource {
-        SettingsSource::only(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect::<BTreeMap<_, _>>(),
-        )
+        SettingsSource::from_pairs(pairs)
     }
 
     fn summary(grant: &Grant) -> Vec<(String, Option<String>)> {

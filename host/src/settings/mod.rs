@@ -38,6 +38,16 @@ impl SettingsSource {
         }
     }
 
+    /// Only the given `NAME`, `VALUE` pairs (tests, tools).
+    pub fn from_pairs(pairs: &[(&str, &str)]) -> Self {
+        Self::only(
+            pairs
+                .iter()
+                .map(|(name, value)| (name.to_string(), value.to_string()))
+                .collect(),
+        )
+    }
+
     /// Adds or replaces one value.
     pub fn set(&mut self, name: &str, value: &str) {
         self.overrides.insert(name.to_string(), value.to_string());

@@ -86,11 +86,8 @@ pub fn grant(source: &str, entries: &[(&str, Option<&str>)]) -> Grant {
 /// The grant the host makes to source `name` from the settings `pairs`,
 /// as a deployment makes it.
 pub fn grant_from_settings(name: &str, pairs: &[(&str, &str)]) -> Grant {
-    let values = pairs
-        .iter()
-        .map(|(n, v)| (n.to_string(), v.to_string()))
-        .collect();
-    o365_host::cli::grant_for(name, &SettingsSource::only(values)).expect("settings make a grant")
+    o365_host::cli::grant_for(name, &SettingsSource::from_pairs(pairs))
+        .expect("settings make a grant")
 }
 
 /// A call context for `tenant` with what `admission` admitted, sending
