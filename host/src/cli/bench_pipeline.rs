@@ -58,6 +58,10 @@ pub struct PipelineBenchArgs {
     /// without pacing.
     #[arg(long, default_value_t = 0)]
     pub requests_per_minute: u32,
+    /// A `.wasm` to run instead of the embedded component (an A/B
+    /// comparison of two builds of a connector).
+    #[arg(long)]
+    pub component: Option<std::path::PathBuf>,
     /// Print the figures as JSON.
     #[arg(long)]
     pub json: bool,
@@ -126,6 +130,14 @@ pub async fn bench_pipeline(args: PipelineBenchArgs) -> anyhow::Result<()> {
         ),
     };
     deployment_args.sources = vec![source.into()];
+    let mut settings = settings;
+    if let Some(path) = &args.component {
+        let setting = match args.source {
+            BenchSource::Audit => "O365_AUDIT_COMPONENT",
+            BenchSource::MessageTrace => "O365_MESSAGE_TRACE_COMPONENT",
+        };
+        settings.insert(setting.to_string(), path.display().to_string());
+    }
     let mut deployment =
         Deployment::build_with(&deployment_args, SettingsSource::only(settings)).await?;
     deployment.options.first_run_lookback = lookback;
