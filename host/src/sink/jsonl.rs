@@ -19,6 +19,8 @@ const WRITE_AT: usize = 1 << 20;
 /// Writes each event's normalized body as one line.
 pub struct JsonLinesSink {
     pending: Vec<u8>,
+    /// Bytes were written since the last sync.
+    unsynced: bool,
     out: Output,
 }
 
@@ -51,6 +53,7 @@ impl JsonLinesSink {
         let syncable = file.metadata()?.is_file();
         Ok(Self {
             pending: Vec::with_capacity(WRITE_AT),
+            unsynced: false,
             out: Output::File {
                 file: Arc::new(file),
                 path: path.to_path_buf(),
@@ -63,6 +66,7 @@ impl JsonLinesSink {
     pub fn stdout() -> Self {
         Self {
             pending: Vec::with_capacity(WRITE_AT),
+            unsynced: false,
             out: Output::Stdout,
         }
     }
@@ -74,6 +78,7 @@ impl JsonLinesSink {
             Output::File { file, syncable, .. } => (Some(file.clone()), sync && *syncable),
             Output::Stdout => (None, false),
         };
+        let sync = sync && (self.unsynced || !buffer.is_empty());
         if buffer.is_empty() && !sync {
             self.pending = buffer;
             return Ok(());
@@ -99,6 +104,7 @@ impl JsonLinesSink {
         .map_err(|e| anyhow::anyhow!("writing events to {}: {e}", self.describe()))?;
         buffer.clear();
         self.pending = buffer;
+        self.unsynced = !sync;
         Ok(())
     }
 }
