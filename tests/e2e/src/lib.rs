@@ -90,6 +90,11 @@ pub fn grant_from_settings(name: &str, pairs: &[(&str, &str)]) -> Grant {
         .expect("settings make a grant")
 }
 
+/// An instant given in ms since the epoch.
+pub fn at(ms: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_millis(ms).expect("a representable instant")
+}
+
 /// A call context for `tenant` with what `admission` admitted, sending
 /// over the real network with `tokens`.
 pub fn call_context(
@@ -288,6 +293,44 @@ impl Pipeline {
         self.store
             .load_blocking(&self.source.name, o365_simulator::DEFAULT_TENANT)
             .unwrap()
+    }
+
+    /// The ids of the audit events in blobs created in `[from, to)` (ms)
+    /// that must be published (records of ignored sources left out) and
+    /// that `keep` keeps.
+    pub fn audit_ids_where(
+        &self,
+        from: i64,
+        to: i64,
+        keep: impl Fn(&o365_simulator::AuditTruth) -> bool,
+    ) -> std::collections::BTreeSet<String> {
+        self.sim
+            .audit_truth(o365_simulator::DEFAULT_TENANT, at(from)..at(to))
+            .into_iter()
+            .filter(|t| !t.ignored_source && keep(t))
+            .map(|t| t.event_id)
+            .collect()
+    }
+
+    /// The ids of the audit events in blobs created in `[from, to)` (ms)
+    /// that must be published.
+    pub fn audit_ids(&self, from: i64, to: i64) -> std::collections::BTreeSet<String> {
+        self.audit_ids_where(from, to, |_| true)
+    }
+
+    /// The content id of a blob of `content_type` created in `[from, to)`.
+    pub fn audit_blob(
+        &self,
+        content_type: o365_simulator::ContentType,
+        from: i64,
+        to: i64,
+    ) -> String {
+        self.sim
+            .audit_truth(o365_simulator::DEFAULT_TENANT, at(from)..at(to))
+            .into_iter()
+            .find(|t| t.content_type == content_type)
+            .expect("a blob in the window")
+            .content_id
     }
 
     /// The published ids, asserting none was published twice.

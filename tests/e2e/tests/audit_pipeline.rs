@@ -2,8 +2,8 @@
 //! Management Activity API ends either with everything published or with the
 //! checkpoint left before what is missing — never with a silent loss.
 
-use chrono::{DateTime, Utc};
-use o365_e2e::{Pipeline, audit_source};
+use chrono::Utc;
+use o365_e2e::{Pipeline, at, audit_source};
 use o365_host::checkpoint::{Checkpoint, CheckpointStore};
 use o365_host::gate::NetworkConfig;
 use o365_host::pipeline::LOOKBACK_MARGIN_MS;
@@ -55,31 +55,17 @@ impl Fixture {
     }
 
     fn truth(&self, from: i64, to: i64) -> BTreeSet<String> {
-        self.sim
-            .audit_truth(DEFAULT_TENANT, at(from)..at(to))
-            .into_iter()
-            .filter(|t| !t.ignored_source)
-            .map(|t| t.event_id)
-            .collect()
+        self.audit_ids(from, to)
     }
 
     /// A content blob of `content_type` created in [from, to).
     fn blob_in(&self, content_type: ContentType, from: i64, to: i64) -> String {
-        self.sim
-            .audit_truth(DEFAULT_TENANT, at(from)..at(to))
-            .into_iter()
-            .find(|t| t.content_type == content_type)
-            .expect("a blob in the window")
-            .content_id
+        self.audit_blob(content_type, from, to)
     }
 
     fn checkpoint(&self) -> Checkpoint {
         self.0.checkpoint().expect("a checkpoint")
     }
-}
-
-fn at(ms: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(ms).unwrap()
 }
 
 fn tenant(blobs_per_hour: u32, events_per_blob: u32) -> TenantSpec {

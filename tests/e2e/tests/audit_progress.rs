@@ -3,8 +3,8 @@
 //! records, late-listed blobs and windows too small to ask for, each
 //! compared with the simulator's ground truth.
 
-use chrono::{DateTime, Duration as ChronoDuration, Utc};
-use o365_e2e::{Pipeline, audit_source};
+use chrono::{Duration as ChronoDuration, Utc};
+use o365_e2e::{Pipeline, at, audit_source};
 use o365_host::checkpoint::{Checkpoint, CheckpointStore, SliceProgress, StoredItem};
 use o365_host::gate::NetworkConfig;
 use o365_host::pipeline::CycleReport;
@@ -52,17 +52,8 @@ impl Fixture {
 
     /// The events of blobs created in [from, to) that must be published.
     fn truth(&self, from: i64, to: i64) -> BTreeSet<String> {
-        self.sim
-            .audit_truth(DEFAULT_TENANT, at(from)..at(to))
-            .into_iter()
-            .filter(|t| !t.ignored_source)
-            .map(|t| t.event_id)
-            .collect()
+        self.audit_ids(from, to)
     }
-}
-
-fn at(ms: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(ms).unwrap()
 }
 
 fn tenant(blobs_per_hour: u32, events_per_blob: u32) -> TenantSpec {

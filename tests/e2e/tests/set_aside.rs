@@ -4,7 +4,7 @@
 //! events in once the cause is fixed. Failures of the credentials are never
 //! set aside, and a cycle with almost nothing new asks for nothing.
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use o365_e2e::{Pipeline, audit_source};
 use o365_host::checkpoint::CheckpointStore;
 use o365_host::gate::NetworkConfig;
@@ -13,10 +13,6 @@ use std::collections::BTreeSet;
 
 const MINUTE: i64 = 60_000;
 const HOUR: i64 = 60 * MINUTE;
-
-fn at(ms: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(ms).unwrap()
-}
 
 async fn pipeline() -> Pipeline {
     let mut tenant = TenantSpec::new(DEFAULT_TENANT, 7);
@@ -29,21 +25,11 @@ async fn pipeline() -> Pipeline {
 }
 
 fn truth(p: &Pipeline, from: i64, to: i64, except: Option<&str>) -> BTreeSet<String> {
-    p.sim
-        .audit_truth(DEFAULT_TENANT, at(from)..at(to))
-        .into_iter()
-        .filter(|t| !t.ignored_source && Some(t.content_id.as_str()) != except)
-        .map(|t| t.event_id)
-        .collect()
+    p.audit_ids_where(from, to, |t| Some(t.content_id.as_str()) != except)
 }
 
 fn blob_in(p: &Pipeline, content_type: ContentType, from: i64, to: i64) -> String {
-    p.sim
-        .audit_truth(DEFAULT_TENANT, at(from)..at(to))
-        .into_iter()
-        .find(|t| t.content_type == content_type)
-        .expect("a blob in the window")
-        .content_id
+    p.audit_blob(content_type, from, to)
 }
 
 fn now() -> i64 {
