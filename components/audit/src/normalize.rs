@@ -123,17 +123,9 @@ impl<'a> Record<'a> {
             normalization_error: None,
             record: self.raw,
         };
-        // An envelope of strings, numbers and already valid JSON always
-        // serializes.
-        let body = serde_json::to_string(&envelope).unwrap_or_default();
+        let body = envelope.to_json();
         Normalized {
-            event: Event {
-                id,
-                time: at.timestamp_millis(),
-                kind: blob.content_type.as_str().to_string(),
-                partition_key: None,
-                body,
-            },
+            event: event(id, at.timestamp_millis(), blob, body),
             had_id,
             had_time,
         }
@@ -164,12 +156,18 @@ pub fn malformed(raw: &RawValue, index: usize, blob: &BlobInfo, problem: &str) -
         normalization_error: Some(error),
         record: raw,
     };
+    let body = envelope.to_json();
+    event(id, at.timestamp_millis(), blob, body)
+}
+
+/// The event of a record of `blob` with its envelope `body`.
+fn event(id: String, time: i64, blob: &BlobInfo, body: String) -> Event {
     Event {
-        body: serde_json::to_string(&envelope).unwrap_or_default(),
         id,
-        time: at.timestamp_millis(),
+        time,
         kind: blob.content_type.as_str().to_string(),
         partition_key: None,
+        body,
     }
 }
 
@@ -209,6 +207,14 @@ struct Envelope<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     normalization_error: Option<String>,
     record: &'a RawValue,
+}
+
+impl Envelope<'_> {
+    /// The envelope as one line of JSON. An envelope of strings, numbers
+    /// and already valid JSON always serializes.
+    fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
 }
 
 /// A field as text: a non-blank string as it is, a number in its JSON
