@@ -15,6 +15,7 @@
 //! - [`schedule`]: NCRONTAB schedules;
 //! - [`cli`]: the `o365-host` command line.
 
+pub mod azure;
 pub mod checkpoint;
 pub mod cli;
 pub mod fmt;
