@@ -117,6 +117,17 @@ pub struct TokenArgs {
 }
 
 impl TokenArgs {
+    /// The same choices read from settings (a tenant's view, in which the
+    /// flags given on the command line are the shared values).
+    pub fn from_settings(settings: &crate::settings::SettingsSource) -> Self {
+        Self {
+            token: settings.get("O365_STATIC_TOKEN"),
+            client_id: settings.get("ENTRA_APP_CLIENT_ID"),
+            client_secret: settings.get("ENTRA_APP_CLIENT_SECRET"),
+            authority: settings.get("ENTRA_AUTHORITY_HOST"),
+        }
+    }
+
     /// The token provider these flags describe, for a tenant in `cloud`.
     pub fn provider(
         &self,

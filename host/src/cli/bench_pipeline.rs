@@ -144,7 +144,7 @@ pub async fn bench_pipeline(args: PipelineBenchArgs) -> anyhow::Result<()> {
 
     let cpu_before = cpu_seconds();
     let started = Instant::now();
-    let report = deployment.cycle(&deployment.sources[0].source).await?;
+    let report = deployment.cycle(&deployment.sources[0]).await?;
     let wall = started.elapsed().as_secs_f64();
     let cpu = cpu_seconds()
         .zip(cpu_before)

@@ -81,7 +81,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<bool> {
     });
     let mut reports = Vec::new();
     for scheduled in &deployment.sources {
-        match deployment.cycle(&scheduled.source).await {
+        match deployment.cycle(scheduled).await {
             Ok(report) => reports.push(report),
             Err(e) => {
                 ticker.abort();
@@ -92,7 +92,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<bool> {
     ticker.abort();
     let mut complete = true;
     for report in &reports {
-        print_report(report);
+        print_report(&report.source, report);
         complete &= report.complete;
     }
     for scheduled in &deployment.sources {

@@ -7,10 +7,13 @@ use crate::checkpoint::LocalStore;
 use crate::gate::{Gate, NetworkTransport};
 use crate::grants::{Api, Cloud, Grant, GrantError, apply_api_override, apply_cloud_defaults};
 use crate::pipeline::{CycleOptions, CycleReport, PipelineOptions, Source, run_cycle};
-use crate::runtime::{Runtime, SettingKind};
+use crate::runtime::{LoadedComponent, Runtime, SettingKind};
 use crate::schedule::{DEFAULT_SCHEDULE, Schedule};
-use crate::settings::{SettingsSource, parse_assignment};
+use crate::settings::check::check;
+use crate::settings::tenants::{TENANTS_SETTING, TenantSettings};
+use crate::settings::{Origin, SettingsSource, parse_assignment};
 use crate::sink::JsonLinesSink;
+use crate::tokens::TenantTokens;
 use anyhow::{Context as _, bail};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -63,8 +66,9 @@ pub const KNOWN_SOURCES: &[KnownSource] = &[
 /// Flags shared by `once` and `run`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct DeploymentArgs {
-    /// The tenant (directory) id.
-    #[arg(long, env = "ENTRA_TENANT_ID")]
+    /// The tenant (directory) id (`ENTRA_TENANT_ID`); with `O365_TENANTS`,
+    /// runs only the tenant with this key or id.
+    #[arg(long)]
     pub tenant: Option<String>,
     /// Sources to run, comma-separated (default: all).
     #[arg(long, env = "O365_SOURCES", value_delimiter = ',')]
@@ -85,6 +89,10 @@ pub struct DeploymentArgs {
     /// Work items running at once per cycle.
     #[arg(long, env = "O365_CONCURRENCY", default_value_t = 32)]
     pub concurrency: usize,
+    /// Cycles (tenant and source) running at once; one slow or failing
+    /// tenant holds only its own.
+    #[arg(long, env = "O365_PARALLEL_CYCLES", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub parallel_cycles: u32,
     /// Cycles in which a work item may fail before it is set aside (listed
     /// by `o365-host set-aside list`) and the window moves on without it.
     #[arg(long, env = "O365_SET_ASIDE_AFTER", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000))]
@@ -115,6 +123,7 @@ impl DeploymentArgs {
             state_dir,
             out_dir,
             concurrency,
+            parallel_cycles: 4,
             set_aside_after: 3,
             runtime: RuntimeArgs {
                 memory_mb: 512,
@@ -134,11 +143,46 @@ impl DeploymentArgs {
             },
         }
     }
+
+    /// The flags given (or read by clap from the environment) as settings,
+    /// so that `config check` judges them and each tenant's view falls back
+    /// to them.
+    pub(crate) fn as_settings(&self) -> Vec<(&'static str, String)> {
+        let t = &self.tokens;
+        [
+            ("O365_STATIC_TOKEN", t.token.clone()),
+            ("ENTRA_APP_CLIENT_ID", t.client_id.clone()),
+            ("ENTRA_APP_CLIENT_SECRET", t.client_secret.clone()),
+            ("ENTRA_AUTHORITY_HOST", t.authority.clone()),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| value.map(|v| (name, v)))
+        .collect()
+    }
 }
 
-/// A source ready to run, with its schedule.
+/// A tenant of the deployment.
+#[derive(Clone, Debug)]
+pub struct TenantRef {
+    /// Its key in `O365_TENANTS`; `None` for a single-tenant deployment.
+    pub key: Option<String>,
+    /// The tenant (directory) id: checkpoints, tokens and budgets are keyed
+    /// by it.
+    pub id: String,
+}
+
+impl TenantRef {
+    /// How reports name it.
+    pub fn label(&self) -> &str {
+        self.key.as_deref().unwrap_or(&self.id)
+    }
+}
+
+/// A source of one tenant, ready to run, with its schedule.
 pub struct ScheduledSource {
-    /// The source.
+    /// The tenant.
+    pub tenant: TenantRef,
+    /// The source, configured with the tenant's settings.
     pub source: Source,
     /// When its cycles run.
     pub schedule: Schedule,
@@ -148,18 +192,20 @@ pub struct ScheduledSource {
 pub struct Deployment {
     /// The component runtime.
     pub runtime: Arc<Runtime>,
-    /// The sources, configured.
+    /// Every tenant's sources, tenant by tenant, in the order cycles run.
     pub sources: Vec<ScheduledSource>,
-    /// The outbound gate.
+    /// The outbound gate (tokens per tenant).
     pub gate: Arc<Gate>,
     /// Checkpoints.
     pub store: LocalStore,
-    /// The tenant.
-    pub tenant: String,
     /// Where events go.
     pub out_dir: PathBuf,
     /// Cycle settings.
     pub options: CycleOptions,
+    /// Cycles running at once (`O365_PARALLEL_CYCLES`).
+    pub parallel_cycles: usize,
+    /// More than one tenant: reports name the tenant.
+    pub multi_tenant: bool,
 }
 
 impl Deployment {
@@ -173,57 +219,59 @@ impl Deployment {
     /// Builds the deployment with settings from `settings` only.
     pub async fn build_with(
         args: &DeploymentArgs,
-        mut settings: SettingsSource,
+        settings: SettingsSource,
     ) -> anyhow::Result<Self> {
-        let cloud = Cloud::from_settings(&settings)?;
-        apply_cloud_defaults(&mut settings, cloud);
-        let tenant = args
-            .tenant
-            .clone()
-            .filter(|t| !t.trim().is_empty())
-            .context("ENTRA_TENANT_ID / --tenant is not set: give the tenant (directory) id to collect from")?;
+        let tenants = checked_settings(args, settings)?;
         let runtime = Runtime::new(args.runtime.config()?)?;
-
-        let wanted: Vec<&KnownSource> = if args.sources.is_empty() {
-            KNOWN_SOURCES.iter().collect()
-        } else {
-            args.sources
-                .iter()
-                .map(|name| {
-                    KNOWN_SOURCES
-                        .iter()
-                        .find(|k| k.name == name.trim())
-                        .with_context(|| {
-                            format!(
-                                "O365_SOURCES / --sources names `{name}`; known sources: {}",
-                                KNOWN_SOURCES
-                                    .iter()
-                                    .map(|k| k.name)
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            )
-                        })
-                })
-                .collect::<anyhow::Result<_>>()?
-        };
-        let mut sources = Vec::new();
-        for known in wanted {
-            sources.push(configure(&runtime, known, &settings, args.api.as_deref()).await?);
-        }
-
         let network = args.network.config()?;
         let client = network.client()?;
         let transport = Arc::new(NetworkTransport::new(
             client.clone(),
             network.max_response_bytes,
         ));
-        let gate = Arc::new(Gate::new(transport, args.tokens.provider(client, cloud)?));
+
+        let mut components = ComponentCache::default();
+        let mut sources = Vec::new();
+        let mut tokens = TenantTokens::default();
+        for tenant in &tenants {
+            let mut view = tenant.settings.clone();
+            let cloud = Cloud::from_settings(&view)?;
+            apply_cloud_defaults(&mut view, cloud);
+            let id = tenant.id().context("checked: every tenant has an id")?;
+            let tenant_ref = TenantRef {
+                key: tenant.key.clone(),
+                id: id.clone(),
+            };
+            let in_tenant = |e: anyhow::Error| match &tenant.key {
+                Some(key) => e.context(format!("tenant {key}")),
+                None => e,
+            };
+            let provider = TokenArgs::from_settings(&view)
+                .provider(client.clone(), cloud)
+                .map_err(in_tenant)?;
+            tokens.insert(&id, provider);
+            for known in wanted_sources(args, &view)? {
+                let component = components
+                    .load(&runtime, known, &view)
+                    .await
+                    .map_err(in_tenant)?;
+                let (source, schedule) =
+                    configure(&runtime, known, component, &view, args.api.as_deref())
+                        .await
+                        .map_err(in_tenant)?;
+                sources.push(ScheduledSource {
+                    tenant: tenant_ref.clone(),
+                    source,
+                    schedule,
+                });
+            }
+        }
+        let gate = Arc::new(Gate::new(transport, Arc::new(tokens)));
         Ok(Self {
             runtime,
             sources,
             gate,
             store: LocalStore::new(&args.state_dir),
-            tenant,
             out_dir: args.out_dir.clone(),
             options: CycleOptions {
                 pipeline: PipelineOptions {
@@ -233,19 +281,26 @@ impl Deployment {
                 set_aside_after: args.set_aside_after,
                 ..CycleOptions::default()
             },
+            parallel_cycles: args.parallel_cycles.max(1) as usize,
+            multi_tenant: tenants.iter().any(|t| t.key.is_some()),
         })
     }
 
-    /// Runs one cycle of `source` now.
-    pub async fn cycle(&self, source: &Source) -> anyhow::Result<CycleReport> {
+    /// Runs one cycle of `scheduled` now.
+    pub async fn cycle(&self, scheduled: &ScheduledSource) -> anyhow::Result<CycleReport> {
+        let source = &scheduled.source;
+        let tenant = &scheduled.tenant;
         std::fs::create_dir_all(&self.out_dir)
             .with_context(|| format!("creating {}", self.out_dir.display()))?;
-        let path = self.out_dir.join(format!("{}.jsonl", source.name));
-        let mut sink = JsonLinesSink::append_to(&path).await?;
+        let file = match &tenant.key {
+            None => format!("{}.jsonl", source.name),
+            Some(key) => format!("{key}.{}.jsonl", source.name),
+        };
+        let mut sink = JsonLinesSink::append_to(&self.out_dir.join(file)).await?;
         run_cycle(
             &self.runtime,
             source,
-            &self.tenant,
+            &tenant.id,
             self.gate.clone(),
             &self.store,
             &mut sink,
@@ -254,40 +309,161 @@ impl Deployment {
         )
         .await
     }
+
+    /// How reports name `scheduled`: the source, after the tenant when the
+    /// deployment has several.
+    pub fn label(&self, scheduled: &ScheduledSource) -> String {
+        if self.multi_tenant {
+            format!("{} {}", scheduled.tenant.label(), scheduled.source.name)
+        } else {
+            scheduled.source.name.clone()
+        }
+    }
+}
+
+/// The settings with the flags folded in, checked as a whole (every
+/// problem named at once, before any network call), and the tenants they
+/// describe, narrowed to `--tenant` when several are configured.
+fn checked_settings(
+    args: &DeploymentArgs,
+    mut settings: SettingsSource,
+) -> anyhow::Result<Vec<TenantSettings>> {
+    for (name, value) in args.as_settings() {
+        if settings.get(name).is_none() {
+            settings.set(name, &value);
+        }
+    }
+    let multi = settings.get(TENANTS_SETTING).is_some();
+    match args
+        .tenant
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
+        Some(tenant) if !multi => settings.set("ENTRA_TENANT_ID", tenant),
+        _ => {}
+    }
+    let report = check(&settings, None);
+    if !report.errors.is_empty() {
+        bail!(
+            "the configuration is not usable ({} problem(s); `o365-host config check` shows \
+             the whole configuration):\n{}",
+            report.errors.len(),
+            report.error_text()
+        );
+    }
+    let mut tenants = report.tenants;
+    if multi && let Some(only) = args.tenant.as_deref().map(str::trim) {
+        tenants.retain(|t| {
+            t.key
+                .as_deref()
+                .is_some_and(|k| k.eq_ignore_ascii_case(only))
+                || t.id().is_some_and(|id| id.eq_ignore_ascii_case(only))
+        });
+        if tenants.is_empty() {
+            bail!(
+                "--tenant `{only}` is neither a key in {TENANTS_SETTING} nor the id of one of its tenants"
+            );
+        }
+    }
+    Ok(tenants)
+}
+
+/// The sources `--sources` / `O365_SOURCES` select for a tenant (all by
+/// default).
+fn wanted_sources(
+    args: &DeploymentArgs,
+    view: &SettingsSource,
+) -> anyhow::Result<Vec<&'static KnownSource>> {
+    let own = matches!(view.origin("O365_SOURCES"), Some(Origin::Tenant(_)));
+    let names: Vec<String> = if !args.sources.is_empty() && !own {
+        args.sources.clone()
+    } else if let Some(list) = view.get("O365_SOURCES") {
+        list.split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
+    } else {
+        return Ok(KNOWN_SOURCES.iter().collect());
+    };
+    names
+        .iter()
+        .map(|name| {
+            KNOWN_SOURCES
+                .iter()
+                .find(|k| k.name == name.trim())
+                .with_context(|| {
+                    format!(
+                        "O365_SOURCES / --sources names `{name}`; known sources: {}",
+                        KNOWN_SOURCES
+                            .iter()
+                            .map(|k| k.name)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                })
+        })
+        .collect()
+}
+
+/// Components loaded once per choice, shared by every tenant that makes it.
+#[derive(Default)]
+struct ComponentCache {
+    loaded: BTreeMap<(&'static str, String), Arc<LoadedComponent>>,
+}
+
+impl ComponentCache {
+    /// The component `known`'s setting chooses in `settings`: an embedded
+    /// version by name, or a `.wasm` file.
+    async fn load(
+        &mut self,
+        runtime: &Arc<Runtime>,
+        known: &'static KnownSource,
+        settings: &SettingsSource,
+    ) -> anyhow::Result<Arc<LoadedComponent>> {
+        let choice = settings.get(known.component_setting);
+        let key = (known.name, choice.clone().unwrap_or_default());
+        if let Some(component) = self.loaded.get(&key) {
+            return Ok(component.clone());
+        }
+        let builtin = match choice.as_deref() {
+            None => known.builtins.first(),
+            Some(name) => known.builtins.iter().find(|(n, _)| *n == name.trim()),
+        };
+        let component = match (builtin, choice) {
+            (Some((version, wasm)), _) => {
+                let origin = format!("embedded {} component ({version})", known.name);
+                runtime.load(&origin, wasm).await?
+            }
+            (None, Some(path)) if path.ends_with(".wasm") => runtime
+                .load_file(std::path::Path::new(&path))
+                .await
+                .with_context(|| format!("{} = {path}", known.component_setting))?,
+            (None, other) => bail!(
+                "{} = `{}` is neither an embedded version ({}) nor a path to a .wasm file",
+                known.component_setting,
+                other.unwrap_or_default(),
+                known
+                    .builtins
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        let component = Arc::new(component);
+        self.loaded.insert(key, component.clone());
+        Ok(component)
+    }
 }
 
 async fn configure(
     runtime: &Arc<Runtime>,
     known: &KnownSource,
+    component: Arc<LoadedComponent>,
     settings: &SettingsSource,
     api: Option<&str>,
-) -> anyhow::Result<ScheduledSource> {
-    let choice = settings.get(known.component_setting);
-    let builtin = match choice.as_deref() {
-        None => known.builtins.first(),
-        Some(name) => known.builtins.iter().find(|(n, _)| *n == name.trim()),
-    };
-    let component = match (builtin, choice) {
-        (Some((version, wasm)), _) => {
-            let origin = format!("embedded {} component ({version})", known.name);
-            runtime.load(&origin, wasm).await?
-        }
-        (None, Some(path)) if path.ends_with(".wasm") => runtime
-            .load_file(std::path::Path::new(&path))
-            .await
-            .with_context(|| format!("{} = {path}", known.component_setting))?,
-        (None, other) => bail!(
-            "{} = `{}` is neither an embedded version ({}) nor a path to a .wasm file",
-            known.component_setting,
-            other.unwrap_or_default(),
-            known
-                .builtins
-                .iter()
-                .map(|(n, _)| *n)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    };
+) -> anyhow::Result<(Source, Schedule)> {
     let mut source_settings = settings.clone();
     if let Some(api) = api {
         apply_api_override(&mut source_settings, api);
@@ -316,17 +492,17 @@ async fn configure(
         schedule = schedule.text(),
         "source configured"
     );
-    Ok(ScheduledSource {
-        source: Source {
+    Ok((
+        Source {
             name: known.name.to_string(),
             legacy_container: Some(known.legacy_container.to_string()),
-            component: Arc::new(component),
+            component,
             info,
             settings: values,
             admission,
         },
         schedule,
-    })
+    ))
 }
 
 /// The grant for a component run as source `name`: that source's APIs if
@@ -340,20 +516,21 @@ pub fn grant_for(name: &str, settings: &SettingsSource) -> Result<Grant, GrantEr
     Grant::from_settings(name, apis, settings)
 }
 
-/// Prints a cycle's report for people.
-pub fn print_report(report: &CycleReport) {
+/// Prints a cycle's report for people; `label` names the source (and the
+/// tenant, when there are several).
+pub fn print_report(label: &str, report: &CycleReport) {
     let s = &report.summary;
     if report.skipped_busy {
         eprintln!(
             "{}: skipped, another instance holds this tenant's lease",
-            report.source
+            label
         );
         return;
     }
     let rate = s.events as f64 / report.seconds.max(1e-9);
     eprintln!(
         "{}: {} — {} events ({rate:.0}/s), {} slices of {}, {} items, {} duplicate items and {} duplicate events dropped, {} throttled, {} retries, {} expired, {:.2}s; checkpoint at {}",
-        report.source,
+        label,
         if report.complete {
             "complete"
         } else {

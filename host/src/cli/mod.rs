@@ -4,6 +4,7 @@
 mod args;
 mod bench;
 mod bench_pipeline;
+mod config;
 mod demo;
 mod deployment;
 mod harness;
@@ -43,10 +44,13 @@ pub enum LogFormat {
 pub enum Command {
     /// See it work: the audit pipeline against the embedded simulator.
     Demo(demo::DemoArgs),
-    /// Run one cycle of every source and exit.
+    /// Run one cycle of every tenant and source and exit.
     Once(Box<DeploymentArgs>),
     /// Run cycles on each source's schedule until stopped.
     Run(Box<DeploymentArgs>),
+    /// Check the configuration, or list the settings.
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
     /// Work items that failed too often and were set aside: list or retry.
     #[command(subcommand)]
     SetAside(set_aside::SetAsideCommand),
@@ -123,6 +127,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => Ok(exit_code(demo::demo(args).await?)),
         Command::Once(args) => Ok(exit_code(once::once(&args).await?)),
         Command::Run(args) => once::run(&args).await.map(|_| ExitCode::SUCCESS),
+        Command::Config(command) => config::run(command).await.map(|usable| {
+            if usable {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }),
         Command::SetAside(command) => set_aside::run(command).await.map(exit_code),
         Command::Simulate(args) => o365_simulator::run_cli(args)
             .await

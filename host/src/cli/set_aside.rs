@@ -130,12 +130,13 @@ async fn retry(args: &RetryArgs) -> anyhow::Result<bool> {
     let mut queued = 0;
     for scheduled in &deployment.sources {
         let name = &scheduled.source.name;
-        let Some(_lease) = deployment.store.try_lease(name, &deployment.tenant).await? else {
+        let tenant = &scheduled.tenant.id;
+        let Some(_lease) = deployment.store.try_lease(name, tenant).await? else {
             bail!(
                 "{name}: another instance is running this source for this tenant; retry when it is done"
             );
         };
-        let Some(mut checkpoint) = deployment.store.load(name, &deployment.tenant).await? else {
+        let Some(mut checkpoint) = deployment.store.load(name, tenant).await? else {
             continue;
         };
         let chosen: Vec<_> = checkpoint
@@ -162,7 +163,7 @@ async fn retry(args: &RetryArgs) -> anyhow::Result<bool> {
         checkpoint.retry.extend(chosen);
         deployment
             .store
-            .save(name, &deployment.tenant, &mut checkpoint)
+            .save(name, tenant, &mut checkpoint)
             .await
             .with_context(|| format!("queueing the retries of {name}"))?;
     }

@@ -8,11 +8,13 @@
 
 mod client_credentials;
 mod secret;
+mod tenants;
 
 use std::time::{Duration, SystemTime};
 
 pub use client_credentials::{ClientCredentials, ClientCredentialsOptions};
 pub use secret::Secret;
+pub use tenants::TenantTokens;
 
 /// A bearer token and when it stops working.
 #[derive(Clone, Debug)]

@@ -62,7 +62,7 @@ async fn assert_a_well_behaved_source_still_runs(sim: &Simulator, dir: &std::pat
         .expect("the embedded audit component is admitted");
     deployment.options.first_run_lookback = Duration::from_secs(2 * 3600);
     let report = deployment
-        .cycle(&deployment.sources[0].source)
+        .cycle(&deployment.sources[0])
         .await
         .expect("cycle");
     assert!(report.complete, "{:?}", report.summary.failures);
