@@ -12,7 +12,7 @@
 use connector_sdk::counters::Counters;
 use connector_sdk::fetch_error::{malformed, network};
 use connector_sdk::http::strip_bom;
-use connector_sdk::{Context, FetchError, StepOutput, time};
+use connector_sdk::{Context, Event, FetchError, StepOutput, time};
 use serde_json::value::RawValue;
 
 use crate::api::{Api, Level};
@@ -51,13 +51,7 @@ pub fn fetch(
     let fetching = format!("fetching {what}");
     let response = api.get(&url).map_err(|e| network(e, &fetching))?;
     errors::check(&response, &fetching, &url)?;
-    let raw: Vec<&RawValue> = serde_json::from_slice(strip_bom(&response.body)).map_err(|e| {
-        malformed(
-            &what,
-            &format!("the body is not a JSON array ({e})"),
-            &response,
-        )
-    })?;
+    let body = strip_bom(&response.body);
     let info = BlobInfo {
         tenant: &ctx.tenant,
         content_id: &blob.content_id,
@@ -68,18 +62,63 @@ pub fn fetch(
             .and_then(time::parse_millis)
             .unwrap_or(ctx.now),
     };
+    // The records as a plain scan finds them, each parsed once; any doubt
+    // (a body the scan cannot split, a record that does not parse) and the
+    // whole body is read exactly instead, so bad input is judged as strictly
+    // as ever (`split`).
+    let quick = std::str::from_utf8(body)
+        .ok()
+        .and_then(crate::split::array_elements);
+    let (events, mut counters) =
+        match quick.and_then(|records| normalize_all(api, config, &what, &info, &records, false)) {
+            Some(done) => done,
+            None => {
+                let raw: Vec<&RawValue> = serde_json::from_slice(body).map_err(|e| {
+                    malformed(
+                        &what,
+                        &format!("the body is not a JSON array ({e})"),
+                        &response,
+                    )
+                })?;
+                let records: Vec<&str> = raw.iter().map(|r| r.get()).collect();
+                normalize_all(api, config, &what, &info, &records, true).unwrap_or_default()
+            }
+        };
+    counters.add(counters::BLOBS, 1);
+    counters.add(counters::EVENTS, events.len() as u64);
+    Ok(StepOutput {
+        events,
+        next: Vec::new(),
+        counters: counters.into_vec(),
+    })
+}
+
+/// The events of `records` (each one's JSON text) and the counts. With
+/// `exact` false the texts come from the quick scan and are not known to be
+/// valid: the first one that does not read as a record gives `None`, for
+/// the caller to read the body exactly; with `exact` true a record that
+/// does not read is published as it came, with `normalizationError`.
+fn normalize_all(
+    api: &mut impl Api,
+    config: &Config,
+    what: &str,
+    info: &BlobInfo,
+    records: &[&str],
+    exact: bool,
+) -> Option<(Vec<Event>, Counters)> {
     let mut counters = Counters::default();
-    let mut events = Vec::with_capacity(raw.len());
-    for (index, element) in raw.into_iter().enumerate() {
-        let record = match Record::read(element) {
+    let mut events = Vec::with_capacity(records.len());
+    for (index, text) in records.iter().enumerate() {
+        let record = match Record::read(text) {
             Ok(record) => record,
+            Err(_) if !exact => return None,
             Err(problem) => {
                 api.log(
                     Level::Warn,
                     &format!("{what}: record {index} {problem}; publishing it as it came, with normalizationError"),
                 );
                 counters.add(counters::MALFORMED_RECORDS, 1);
-                events.push(normalize::malformed(element, index, &info, &problem));
+                events.push(normalize::malformed(text, index, info, &problem));
                 continue;
             }
         };
@@ -90,18 +129,12 @@ pub fn fetch(
             counters.add(counters::IGNORED_EVENTS, 1);
             continue;
         }
-        let normalized = record.normalize(index, &info);
+        let normalized = record.normalize(index, info);
         counters.add(counters::RECORDS_WITHOUT_ID, u64::from(!normalized.had_id));
         counters.add(counters::BAD_TIMES, u64::from(!normalized.had_time));
         events.push(normalized.event);
     }
-    counters.add(counters::BLOBS, 1);
-    counters.add(counters::EVENTS, events.len() as u64);
-    Ok(StepOutput {
-        events,
-        next: Vec::new(),
-        counters: counters.into_vec(),
-    })
+    Some((events, counters))
 }
 
 #[cfg(test)]

@@ -36,6 +36,7 @@ mod normalize;
 mod plan;
 mod settings;
 mod span;
+mod split;
 mod state;
 mod step;
 mod subscriptions;

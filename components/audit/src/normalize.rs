@@ -15,7 +15,6 @@
 use connector_sdk::{Event, ip, time};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use serde_json::value::RawValue;
 
 use crate::content_type::ContentType;
 
@@ -68,15 +67,17 @@ struct Fields {
 
 /// One record of a blob, read but not yet normalized.
 pub struct Record<'a> {
-    raw: &'a RawValue,
+    raw: &'a str,
     fields: Fields,
 }
 
 impl<'a> Record<'a> {
-    /// Reads the envelope fields of `raw`; fails with what `raw` is when it
-    /// is not a JSON object.
-    pub fn read(raw: &'a RawValue) -> Result<Record<'a>, String> {
-        let text = raw.get();
+    /// Reads the envelope fields of the record `raw` (its JSON text); fails
+    /// with what `raw` is when it is not a JSON object, or not valid JSON.
+    /// Success means `raw` is a valid JSON object: parsing the fields
+    /// validates all of it.
+    pub fn read(raw: &'a str) -> Result<Record<'a>, String> {
+        let text = raw;
         if !text.starts_with('{') {
             return Err(format!("is {}, not a JSON object", json_kind(text)));
         }
@@ -121,9 +122,8 @@ impl<'a> Record<'a> {
             client_ip,
             result_status: text(&f.result_status),
             normalization_error: None,
-            record: self.raw,
         };
-        let body = envelope.to_json();
+        let body = envelope.to_json(self.raw);
         Normalized {
             event: event(id, at.timestamp_millis(), blob, body),
             had_id,
@@ -136,7 +136,7 @@ impl<'a> Record<'a> {
 /// normalized for `problem` (`is a string, not a JSON object`): the record
 /// as it came under `record`, the id `<contentId>:<index>`, the blob's time,
 /// and `normalizationError` naming the problem.
-pub fn malformed(raw: &RawValue, index: usize, blob: &BlobInfo, problem: &str) -> Event {
+pub fn malformed(raw: &str, index: usize, blob: &BlobInfo, problem: &str) -> Event {
     let id = format!("{}:{index}", blob.content_id);
     let at = time::from_millis(blob.fallback_time).unwrap_or_default();
     let error = format!("record {index} of content {} {problem}", blob.content_id);
@@ -154,9 +154,8 @@ pub fn malformed(raw: &RawValue, index: usize, blob: &BlobInfo, problem: &str) -
         client_ip: None,
         result_status: None,
         normalization_error: Some(error),
-        record: raw,
     };
-    let body = envelope.to_json();
+    let body = envelope.to_json(raw);
     event(id, at.timestamp_millis(), blob, body)
 }
 
@@ -182,7 +181,8 @@ pub struct Normalized {
     pub had_time: bool,
 }
 
-/// The envelope, in the order its fields are written.
+/// The envelope, in the order its fields are written; the record comes
+/// last (`to_json`).
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Envelope<'a> {
@@ -206,14 +206,25 @@ struct Envelope<'a> {
     result_status: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     normalization_error: Option<String>,
-    record: &'a RawValue,
 }
 
 impl Envelope<'_> {
-    /// The envelope as one line of JSON. An envelope of strings, numbers
-    /// and already valid JSON always serializes.
-    fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
+    /// The envelope as one line of JSON with `record`, the record's valid
+    /// JSON text, embedded as it came under `"record"`: written after the
+    /// other fields into one buffer of the final size, without a pass of
+    /// the serializer over the record. An envelope of strings and numbers
+    /// always serializes.
+    fn to_json(&self, record: &str) -> String {
+        let Ok(head) = serde_json::to_string(self) else {
+            return String::new();
+        };
+        let head = head.strip_suffix('}').unwrap_or(&head);
+        let mut out = String::with_capacity(head.len() + record.len() + 12);
+        out.push_str(head);
+        out.push_str(",\"record\":");
+        out.push_str(record);
+        out.push('}');
+        out
     }
 }
 
@@ -264,7 +275,7 @@ mod tests {
     }
 
     fn run(record: &str, index: usize) -> (Normalized, Value) {
-        let raw = RawValue::from_string(record.to_string()).unwrap();
+        let raw = record.to_string();
         let n = Record::read(&raw).unwrap().normalize(index, &blob());
         let body = serde_json::from_str(&n.event.body).unwrap();
         (n, body)
@@ -375,7 +386,7 @@ mod tests {
             ("null", "null"),
             ("true", "a boolean"),
         ] {
-            let raw = RawValue::from_string(text.to_string()).unwrap();
+            let raw = text.to_string();
             let err = Record::read(&raw).err().unwrap();
             assert_eq!(err, format!("is {kind}, not a JSON object"));
         }
@@ -387,7 +398,7 @@ mod tests {
             ("\"oops\"", "is a string, not a JSON object"),
             ("[1,2]", "is an array, not a JSON object"),
         ] {
-            let raw = RawValue::from_string(text.to_string()).unwrap();
+            let raw = text.to_string();
             let event = malformed(&raw, 3, &blob(), problem);
             assert_eq!(event.id, "c-1:3");
             assert_eq!(event.time, CREATED);
@@ -408,7 +419,7 @@ mod tests {
 
     #[test]
     fn source_is_read_for_the_ignore_rule() {
-        let raw = RawValue::from_string(r#"{"Source":"Cloud App Security"}"#.into()).unwrap();
+        let raw = r#"{"Source":"Cloud App Security"}"#.to_string();
         assert_eq!(
             Record::read(&raw).unwrap().source().as_deref(),
             Some("Cloud App Security")

@@ -176,6 +176,13 @@ async fn send(
     let mut builder = http::Response::builder().status(response.status);
     if let Some(h) = builder.headers_mut() {
         *h = response.headers;
+        // The body is whole here (decompressed if it came compressed): its
+        // true length lets the guest read it into one buffer of the right
+        // size instead of growing one chunk by chunk.
+        h.insert(
+            http::header::CONTENT_LENGTH,
+            http::HeaderValue::from(response.body.len()),
+        );
     }
     let body: WasiBody = Full::new(response.body)
         .map_err(|never| match never {})

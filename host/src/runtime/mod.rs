@@ -128,6 +128,11 @@ fn engine_config(config: &RuntimeConfig, pooling: bool) -> Config {
         .epoch_interruption(true)
         .memory_init_cow(true)
         .cranelift_opt_level(wasmtime::OptLevel::Speed);
+    // `perf record` sees guest functions by name with a perf map
+    // (`O365_WASM_PROFILER=perfmap`, a profiling aid, off by default).
+    if std::env::var("O365_WASM_PROFILER").is_ok_and(|v| v == "perfmap") {
+        c.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     if pooling {
         let n = config.max_instances.max(1);
         let mut pool = PoolingAllocationConfig::default();

@@ -51,11 +51,22 @@ struct NormalizeArgs {
     #[arg(long, default_value_t = 20_000)]
     traces: u32,
     /// Times each side runs over all the records; the best run counts.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     rounds: u32,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
+    /// Time only one side and skip the check that both agree: for
+    /// `perf record`, so the profile holds nothing but that side's work.
+    #[arg(long, value_enum)]
+    only: Option<Side>,
+}
+
+/// One side of the comparison.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Side {
+    Wasm,
+    Native,
 }
 
 /// One side's result.
@@ -65,7 +76,11 @@ struct Timing {
 }
 
 impl Timing {
+    /// Not a number for a side that was not timed (`--only`).
     fn micros_per_event(&self) -> f64 {
+        if self.best == Duration::MAX {
+            return f64::NAN;
+        }
         self.best.as_secs_f64() * 1e6 / self.events.max(1) as f64
     }
 }
@@ -145,10 +160,19 @@ async fn normalize(args: NormalizeArgs) -> anyhow::Result<()> {
     let mut rows = Vec::new();
     for workload in [&audit, &traces] {
         let replay = replay_gate(workload);
-        same_events_both_ways(&runtime, &replay, workload, now).await?;
-        let wasm = time_wasm(&runtime, &replay, workload, now, args.rounds).await?;
-        let native = time_native(workload, now, args.rounds)?;
-        if wasm.events != native.events {
+        if args.only.is_none() {
+            same_events_both_ways(&runtime, &replay, workload, now).await?;
+        }
+        let rounds = |side| {
+            if args.only == Some(side) || args.only.is_none() {
+                args.rounds
+            } else {
+                0
+            }
+        };
+        let wasm = time_wasm(&runtime, &replay, workload, now, rounds(Side::Wasm)).await?;
+        let native = time_native(workload, now, rounds(Side::Native))?;
+        if args.only.is_none() && wasm.events != native.events {
             bail!(
                 "{}: wasm produced {} events, native {}",
                 workload.name,
@@ -313,7 +337,7 @@ async fn time_wasm(
     let call = call(&workload.admission, &workload.settings, gate, now);
     let mut best = Duration::MAX;
     let mut events = 0;
-    for _ in 0..rounds.max(1) {
+    for _ in 0..rounds {
         events = 0;
         let started = Instant::now();
         for (item, _, _) in &workload.items {
@@ -388,7 +412,7 @@ fn time_native(workload: &Workload, now: i64, rounds: u32) -> anyhow::Result<Tim
         .collect();
     let mut best = Duration::MAX;
     let mut events = 0;
-    for _ in 0..rounds.max(1) {
+    for _ in 0..rounds {
         events = 0;
         let started = Instant::now();
         for (item, body) in &items {
@@ -426,7 +450,7 @@ fn report(rows: &[(&str, Timing, Timing)], json: bool) {
         println!(
             "{:<24} {:>9} {:>14.2} {:>16.2} {:>6.2}×",
             name,
-            wasm.events,
+            wasm.events.max(native.events),
             wasm.micros_per_event(),
             native.micros_per_event(),
             wasm.micros_per_event() / native.micros_per_event()
