@@ -3,7 +3,7 @@
 //! built from flags and settings (the seed's setting names).
 
 use super::args::{NetworkArgs, RuntimeArgs, TokenArgs};
-use crate::checkpoint::LocalStore;
+use crate::checkpoint::{CheckpointStore, store_from_settings};
 use crate::gate::{Gate, NetworkTransport};
 use crate::grants::{Api, Cloud, Grant, GrantError, apply_api_override, apply_cloud_defaults};
 use crate::pipeline::{CycleOptions, CycleReport, PipelineOptions, Source, run_cycle};
@@ -152,8 +152,8 @@ pub struct Deployment {
     pub sources: Vec<ScheduledSource>,
     /// The outbound gate.
     pub gate: Arc<Gate>,
-    /// Checkpoints.
-    pub store: LocalStore,
+    /// Checkpoints: Blob storage or a local directory, from the settings.
+    pub store: Arc<dyn CheckpointStore>,
     /// The tenant.
     pub tenant: String,
     /// Where events go.
@@ -218,11 +218,12 @@ impl Deployment {
             network.max_response_bytes,
         ));
         let gate = Arc::new(Gate::new(transport, args.tokens.provider(client, cloud)?));
+        let store = store_from_settings(&settings, &args.state_dir).await?;
         Ok(Self {
             runtime,
             sources,
             gate,
-            store: LocalStore::new(&args.state_dir),
+            store,
             tenant,
             out_dir: args.out_dir.clone(),
             options: CycleOptions {
@@ -247,7 +248,7 @@ impl Deployment {
             source,
             &self.tenant,
             self.gate.clone(),
-            &self.store,
+            self.store.as_ref(),
             &mut sink,
             &self.options,
             chrono::Utc::now().timestamp_millis(),
