@@ -558,3 +558,21 @@ async fn blob_a_lost_lease_is_noticed_and_the_etag_keeps_the_checkpoint() {
     );
     lease_b.release().await;
 }
+
+/// A legacy checkpoint that exists but cannot be read is an error naming
+/// it, not a silent start 24 hours back (which could skip data).
+#[tokio::test]
+async fn local_an_unreadable_legacy_checkpoint_is_an_error() {
+    let backend = Backend::local();
+    let Backend::Local(dir) = &backend else {
+        unreachable!()
+    };
+    std::fs::create_dir_all(dir.path().join("auditlogstate/last_successfull_fetch_on")).unwrap();
+    let err = backend
+        .host()
+        .legacy_timestamp("auditlogstate")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("last_successfull_fetch_on"), "{err}");
+}

@@ -65,3 +65,68 @@ pub(super) fn storage(
         source: Box::new(source),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::SettingsSource;
+    use azure_core::http::StatusCode;
+
+    fn refused(status: StatusCode, code: &str) -> azure_core::Error {
+        azure_core::Error::with_message(
+            azure_core::error::ErrorKind::HttpResponse {
+                status,
+                error_code: Some(code.into()),
+                raw_response: None,
+            },
+            "refused",
+        )
+    }
+
+    #[test]
+    fn a_403_names_the_role_with_an_identity_and_the_key_without() {
+        let identity = BlobAccount::from_settings(&SettingsSource::from_pairs(&[(
+            super::super::ACCOUNT_NAME_SETTING,
+            "acct1",
+        )]))
+        .unwrap()
+        .unwrap();
+        let err = storage(
+            &identity,
+            "audit/t1",
+            "writing".into(),
+            refused(StatusCode::Forbidden, "AuthorizationPermissionMismatch"),
+        )
+        .to_string();
+        assert!(
+            err.contains("Storage Blob Data Contributor")
+                && err.contains("AzureWebJobsStorage__accountName"),
+            "{err}"
+        );
+
+        let keyed = BlobAccount::from_connection_string("UseDevelopmentStorage=true").unwrap();
+        let err = storage(
+            &keyed,
+            "audit/t1",
+            "writing".into(),
+            refused(StatusCode::Forbidden, "AuthenticationFailed"),
+        )
+        .to_string();
+        assert!(
+            err.contains("account key or SAS in AzureWebJobsStorage"),
+            "{err}"
+        );
+        assert!(condition_failed(&refused(
+            StatusCode::PreconditionFailed,
+            "ConditionNotMet"
+        )));
+        assert!(condition_failed(&refused(
+            StatusCode::Conflict,
+            "BlobAlreadyExists"
+        )));
+        assert!(!condition_failed(&refused(
+            StatusCode::Conflict,
+            "LeaseAlreadyPresent"
+        )));
+    }
+}
