@@ -184,6 +184,11 @@ impl Setup {
     /// The stored checkpoint, read as the host reads it (head and journal
     /// whole, or an error).
     async fn checkpoint(&self) -> o365_host::checkpoint::Checkpoint {
+        self.try_checkpoint().await.expect("a checkpoint")
+    }
+
+    /// The stored checkpoint, if one was written yet.
+    async fn try_checkpoint(&self) -> Option<o365_host::checkpoint::Checkpoint> {
         let local;
         let store: &dyn CheckpointStore = match &self.blob {
             Some(blob) => &blob.store,
@@ -196,7 +201,6 @@ impl Setup {
             .load(self.kind.name(), DEFAULT_TENANT)
             .await
             .expect("the checkpoint reads back whole")
-            .expect("a checkpoint")
     }
 
     async fn high_water_mark(&self) -> DateTime<Utc> {
@@ -432,4 +436,79 @@ async fn two_processes_at_once(store: Store) {
     );
     let duplicates: usize = published.values().map(|n| n - 1).sum();
     assert_eq!(duplicates, 0, "both processes published the same events");
+}
+
+/// A host paused past its lease (SIGSTOP) while another takes over and
+/// finishes the catch-up, then resumed (SIGCONT): the resumed host's next
+/// checkpoint write is refused on the head's ETag, so its cycle fails
+/// instead of moving the checkpoint it no longer owns; nothing is lost and
+/// the checkpoint stays whole. This is why Blob checkpoints use an ETag as
+/// well as the lease (docs/checkpoints.md).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blob_a_host_paused_past_its_lease_cannot_overwrite_the_next_holder() {
+    let setup = Setup::new(Kind::Audit, Store::Blob, 3, 40).await;
+    let paused = setup.spawn_once();
+    let pid = paused.id().expect("a running host").to_string();
+    // Pause it once it holds the lease and has saved progress.
+    let mut saved = false;
+    for _ in 0..300 {
+        if setup.try_checkpoint().await.is_some_and(|c| c.version >= 2) {
+            saved = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(saved, "the first host never saved");
+    let signal = |name: &str| {
+        let status = std::process::Command::new("kill")
+            .args([name, &pid])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill {name} {pid}");
+    };
+    signal("-STOP");
+    let at_pause = setup.checkpoint().await.version;
+
+    // Its lease lapses; another host takes over and finishes.
+    setup.wait_for_the_lease().await;
+    let next = finish(setup.spawn_once()).await;
+    assert!(
+        next.status.success(),
+        "{}",
+        String::from_utf8_lossy(&next.stderr)
+    );
+    let taken_over = setup.checkpoint().await;
+    assert!(taken_over.version > at_pause);
+
+    signal("-CONT");
+    let resumed = tokio::time::timeout(Duration::from_secs(120), finish(paused))
+        .await
+        .expect("the resumed host ends");
+    let stderr = String::from_utf8_lossy(&resumed.stderr);
+    assert!(
+        !resumed.status.success(),
+        "the resumed host must fail its cycle, not finish it: {stderr}"
+    );
+    assert!(
+        stderr.contains("changed by another instance"),
+        "the failure names the conflict: {stderr}"
+    );
+    // The next holder's checkpoint stands, whole.
+    let after = setup.checkpoint().await;
+    assert_eq!(after.version, taken_over.version, "{stderr}");
+    assert_eq!(after.high_water_mark, taken_over.high_water_mark);
+
+    let until = setup.high_water_mark().await;
+    let published = setup.published();
+    let missing = setup
+        .truth(until)
+        .into_iter()
+        .filter(|id| !published.contains_key(id))
+        .count();
+    assert_eq!(missing, 0, "events lost");
+    let duplicates: usize = published.values().map(|n| n - 1).sum();
+    eprintln!(
+        "paused at version {at_pause}, taken over to {}; {duplicates} duplicates",
+        taken_over.version
+    );
 }
