@@ -25,23 +25,21 @@
 mod account;
 mod errors;
 mod lease;
+mod reads;
 mod sas;
+mod segments;
 
 pub use account::{ACCOUNT_NAME_SETTING, BlobAccount, CONNECTION_SETTING, SERVICE_URI_SETTING};
 pub use lease::BlobLease;
 
-use super::head::{
-    Prepared, checked_name, decode_head, finish, prepare, prepare_rewrite, stored_version,
-};
-use super::journal::{self, JournalWrite};
+use super::head::{checked_name, finish, prepare, stored_version};
+use super::journal::JournalWrite;
 use super::{
     Checkpoint, CheckpointError, CheckpointStore, LEGACY_BLOB, LeaseGuard, StoreFigures, StoreStats,
 };
-use azure_core::http::{Etag, RequestContent};
-use azure_storage_blob::models::{
-    AppendBlobClientAppendBlockOptions, AppendBlobClientCreateOptions, BlobClientDownloadOptions,
-    BlockBlobClientUploadOptions, HttpRange,
-};
+use azure_core::http::Etag;
+use azure_storage_blob::models::BlockBlobClientUploadOptions;
+use segments::Appended;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -84,13 +82,6 @@ enum Condition {
     Create,
     /// `If-Match` the ETag of the version read.
     Match(Etag),
-}
-
-/// What an append found.
-enum Appended {
-    Done,
-    /// The segment is longer than the head commits (or full): write a new one.
-    PositionTaken,
 }
 
 impl BlobStore {
@@ -167,98 +158,6 @@ impl BlobStore {
             .map_err(|e| self.fail(name, &format!("addressing {blob}"), e))
     }
 
-    /// Downloads a whole blob (or `range` of it); `None` if it does not exist.
-    async fn download(
-        &self,
-        name: &str,
-        container: &str,
-        blob: &str,
-        range: Option<HttpRange>,
-    ) -> Result<Option<(Vec<u8>, Option<Etag>)>, CheckpointError> {
-        let client = self
-            .account
-            .blob_client(container, blob)
-            .map_err(|e| self.fail(name, &format!("addressing {blob}"), e))?;
-        let options = BlobClientDownloadOptions {
-            range,
-            ..Default::default()
-        };
-        let action = format!("reading {blob}");
-        let response = match client.download(Some(options)).await {
-            Ok(response) => response,
-            Err(e) if errors::not_found(&e) => return Ok(None),
-            Err(e) => return Err(self.fail(name, &action, e)),
-        };
-        let etag = response.properties.etag.clone();
-        let bytes = response
-            .body
-            .collect()
-            .await
-            .map_err(|e| self.fail(name, &action, e))?;
-        self.stats.read(bytes.len() as u64);
-        Ok(Some((bytes.to_vec(), etag)))
-    }
-
-    async fn read_head(&self, name: &str) -> Result<Option<(Checkpoint, Etag)>, CheckpointError> {
-        let blob = Self::head_blob(name);
-        let Some((bytes, etag)) = self.download(name, &self.container, &blob, None).await? else {
-            return Ok(None);
-        };
-        let checkpoint = decode_head(&bytes).map_err(|e| corrupt(name, format!("{blob}: {e}")))?;
-        let etag = etag.ok_or_else(|| corrupt(name, format!("{blob} came without an ETag")))?;
-        Ok(Some((checkpoint, etag)))
-    }
-
-    /// Reads the committed journal into `checkpoint.memory`; false if its
-    /// segment is gone (compacted since the head was read).
-    async fn read_journal(
-        &self,
-        name: &str,
-        checkpoint: &mut Checkpoint,
-    ) -> Result<bool, CheckpointError> {
-        let head = checkpoint.journal;
-        if head.bytes == 0 {
-            return Ok(true);
-        }
-        let blob = Self::segment_blob(name, head.segment);
-        let range = HttpRange::new(0, head.bytes);
-        let bytes = match self
-            .download(name, &self.container, &blob, Some(range))
-            .await
-        {
-            Ok(Some((bytes, _))) => bytes,
-            Ok(None) => return Ok(false),
-            Err(CheckpointError::Storage { source, .. })
-                if errors::status(&source).0 == Some(416) =>
-            {
-                Vec::new()
-            }
-            Err(e) => return Err(e),
-        };
-        if (bytes.len() as u64) < head.bytes {
-            return Err(corrupt(
-                name,
-                format!(
-                    "{blob} holds {} bytes, but the head commits {}: the journal was truncated",
-                    bytes.len(),
-                    head.bytes
-                ),
-            ));
-        }
-        let entries = journal::decode(&bytes[..head.bytes as usize], &mut checkpoint.memory)
-            .map_err(|e| corrupt(name, format!("{blob}: {e}")))?;
-        if entries != head.entries {
-            return Err(corrupt(
-                name,
-                format!(
-                    "{blob} holds {entries} entries where the head commits {}",
-                    head.entries
-                ),
-            ));
-        }
-        Ok(true)
-    }
-
     fn remember_etag(&self, name: &str, version: u64, etag: Etag) {
         self.etags
             .lock()
@@ -304,112 +203,6 @@ impl BlobStore {
         }
     }
 
-    /// Appends `data` to a segment whose committed length is `at`.
-    async fn append(
-        &self,
-        name: &str,
-        segment: u64,
-        at: u64,
-        data: &[u8],
-    ) -> Result<Appended, CheckpointError> {
-        let blob = Self::segment_blob(name, segment);
-        let client = self.client(name, &blob)?.append_blob_client();
-        let mut position = at;
-        for block in data.chunks(APPEND_BLOCK) {
-            let options = AppendBlobClientAppendBlockOptions {
-                append_position: Some(position as i64),
-                ..Default::default()
-            };
-            let content: RequestContent<bytes::Bytes, _> =
-                bytes::Bytes::copy_from_slice(block).into();
-            match client
-                .append_block(content, block.len() as u64, Some(options))
-                .await
-            {
-                Ok(_) => position += block.len() as u64,
-                Err(e) if position == 0 && errors::not_found(&e) => {
-                    // A new segment: create it (never over an existing one).
-                    if !self.create_segment(name, segment).await? {
-                        return Ok(Appended::PositionTaken);
-                    }
-                    let content: RequestContent<bytes::Bytes, _> =
-                        bytes::Bytes::copy_from_slice(block).into();
-                    let options = AppendBlobClientAppendBlockOptions {
-                        append_position: Some(0),
-                        ..Default::default()
-                    };
-                    match client
-                        .append_block(content, block.len() as u64, Some(options))
-                        .await
-                    {
-                        Ok(_) => position += block.len() as u64,
-                        Err(e) if position_taken(&e) => return Ok(Appended::PositionTaken),
-                        Err(e) => return Err(self.fail(name, &format!("appending to {blob}"), e)),
-                    }
-                }
-                Err(e) if position_taken(&e) => return Ok(Appended::PositionTaken),
-                Err(e) => return Err(self.fail(name, &format!("appending to {blob}"), e)),
-            }
-        }
-        Ok(Appended::Done)
-    }
-
-    /// Creates an empty segment blob; false if one of that number exists.
-    async fn create_segment(&self, name: &str, segment: u64) -> Result<bool, CheckpointError> {
-        let blob = Self::segment_blob(name, segment);
-        let options = AppendBlobClientCreateOptions {
-            if_none_match: Some(Etag::from("*")),
-            blob_content_type: Some("application/x-ndjson".into()),
-            ..Default::default()
-        };
-        match self
-            .client(name, &blob)?
-            .append_blob_client()
-            .create(Some(options))
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(e) if errors::condition_failed(&e) || errors::status(&e).0 == Some(409) => {
-                Ok(false)
-            }
-            Err(e) => Err(self.fail(name, &format!("creating {blob}"), e)),
-        }
-    }
-
-    /// Writes every live entry to a new segment, numbered from `first` up,
-    /// skipping numbers taken; the number used and the taken ones (to
-    /// remove once a head names the new one).
-    async fn write_new_segment(
-        &self,
-        name: &str,
-        checkpoint: &mut Checkpoint,
-        first: u64,
-    ) -> Result<(Prepared, Vec<u64>), CheckpointError> {
-        let mut taken = Vec::new();
-        for segment in first..first + SEGMENT_TRIES {
-            if !self.create_segment(name, segment).await? {
-                taken.push(segment);
-                continue;
-            }
-            let prepared = prepare_rewrite(name, checkpoint, segment)?;
-            let JournalWrite::Rewrite { data, .. } = &prepared.write else {
-                unreachable!("prepare_rewrite rewrites");
-            };
-            return match self.append(name, segment, 0, data).await? {
-                Appended::Done => Ok((prepared, taken)),
-                // Only the creator appends at 0 to a segment it created.
-                Appended::PositionTaken => Err(self.conflict(name, checkpoint.version).await),
-            };
-        }
-        Err(corrupt(
-            name,
-            format!(
-                "journal segments {first} to {} all exist though no head names them; remove the unreferenced {name}/journal.* blobs",
-                first + SEGMENT_TRIES - 1
-            ),
-        ))
-    }
-
     /// A conflict, with the version now stored.
     async fn conflict(&self, name: &str, expected: u64) -> CheckpointError {
         let found = match self.read_head(name).await {
@@ -422,25 +215,6 @@ impl BlobStore {
             found,
         }
     }
-
-    /// Removes segments no head will name again; a failure only leaves an
-    /// unreferenced blob.
-    async fn remove_segments(&self, name: &str, segments: &[u64]) {
-        for segment in segments {
-            let blob = Self::segment_blob(name, *segment);
-            let result = match self.account.blob_client(&self.container, &blob) {
-                Ok(client) => client.delete(None).await.map(|_| ()),
-                Err(e) => Err(e),
-            };
-            match result {
-                Ok(()) => {}
-                Err(e) if errors::not_found(&e) => {}
-                Err(e) => {
-                    tracing::warn!(checkpoint = %name, "could not remove the replaced journal segment {blob}: {e}")
-                }
-            }
-        }
-    }
 }
 
 fn corrupt(name: &str, message: String) -> CheckpointError {
@@ -448,15 +222,6 @@ fn corrupt(name: &str, message: String) -> CheckpointError {
         name: name.to_string(),
         message,
     }
-}
-
-/// An append refused because the segment is not at the committed length,
-/// or cannot take more blocks.
-fn position_taken(e: &azure_core::Error) -> bool {
-    matches!(
-        errors::status(e),
-        (Some(412), _) | (Some(409), Some("BlockCountExceedsLimit"))
-    )
 }
 
 #[async_trait::async_trait]
