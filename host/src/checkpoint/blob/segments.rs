@@ -1,8 +1,8 @@
 //! Journal segments on Blob storage: append blobs, created with
-//! `If-None-Match: *` so that no writer ever writes into a segment it did not
-//! create, and appended to only at the committed length
-//! (`x-ms-blob-condition-appendpos`), so that an append lands right after
-//! what a head commits or not at all.
+//! `If-None-Match: *` so that a new segment never replaces an existing one
+//! (whose content some head may name), and appended to only at the committed
+//! length (`x-ms-blob-condition-appendpos`), so that an append lands right
+//! after what a head commits or not at all.
 
 use super::{APPEND_BLOCK, BlobStore, SEGMENT_TRIES, corrupt, errors};
 use crate::checkpoint::head::{Prepared, prepare_rewrite};
