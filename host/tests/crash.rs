@@ -2,15 +2,18 @@
 //! catch-up and restarted each time, it ends with every event of the
 //! simulator's ground truth published (duplicates are counted, never
 //! losses); two processes started together on the same state do not corrupt
-//! it or lose anything.
+//! it or lose anything. Each runs with checkpoints in a local directory and
+//! in Blob storage (Azurite, through `AzureWebJobsStorage`).
 
 use chrono::{DateTime, Duration as ChronoDuration, SecondsFormat, Utc};
+use o365_host::checkpoint::{BlobAccount, BlobStore, CheckpointStore};
 use o365_simulator::{
     DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TENANT, Simulator, SimulatorConfig,
     TenantSpec,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::process::{Child, Command};
 
@@ -39,17 +42,35 @@ impl Kind {
     }
 }
 
+/// Where the checkpoints are.
+#[derive(Clone, Copy, PartialEq)]
+enum Store {
+    Local,
+    Blob,
+}
+
+/// Blob storage for a test: Azurite and a store on it, as the host opens it.
+struct Blob {
+    azurite: azurite_support::Azurite,
+    store: BlobStore,
+}
+
+/// The lease a Blob test's hosts take: the shortest Blob storage allows, so
+/// that a killed host's lease lapses soon.
+const BLOB_LEASE: &str = "15s";
+
 struct Setup {
     sim: Simulator,
     dir: tempfile::TempDir,
     start: DateTime<Utc>,
     kind: Kind,
+    blob: Option<Blob>,
 }
 
 impl Setup {
     /// A tenant with `days` of content to catch up on, resumed from the
     /// previous version's checkpoint blob (so its import is exercised too).
-    async fn new(kind: Kind, days: i64, latency_ms: u64) -> Self {
+    async fn new(kind: Kind, store: Store, days: i64, latency_ms: u64) -> Self {
         let mut tenant = TenantSpec::new(DEFAULT_TENANT, 11);
         tenant.audit_blobs_per_hour = 6;
         tenant.audit_events_per_blob = 8;
@@ -64,24 +85,74 @@ impl Setup {
         .unwrap();
         let dir = tempfile::tempdir().unwrap();
         let start = Utc::now() - ChronoDuration::days(days);
-        let legacy = dir.path().join("state").join(kind.legacy_container());
-        std::fs::create_dir_all(&legacy).unwrap();
-        std::fs::write(
-            legacy.join("last_successfull_fetch_on"),
-            start.to_rfc3339_opts(SecondsFormat::Millis, true),
-        )
-        .unwrap();
+        let stamp = start.to_rfc3339_opts(SecondsFormat::Millis, true);
+        let blob = match store {
+            Store::Local => {
+                let legacy = dir.path().join("state").join(kind.legacy_container());
+                std::fs::create_dir_all(&legacy).unwrap();
+                std::fs::write(legacy.join("last_successfull_fetch_on"), stamp).unwrap();
+                None
+            }
+            Store::Blob => {
+                let azurite = azurite_support::Azurite::start();
+                let account = Arc::new(
+                    BlobAccount::from_connection_string(&azurite.connection_string()).unwrap(),
+                );
+                let container = account.container_client(kind.legacy_container()).unwrap();
+                container.create(None).await.unwrap();
+                account
+                    .blob_client(kind.legacy_container(), "last_successfull_fetch_on")
+                    .unwrap()
+                    .upload(bytes::Bytes::from(stamp).into(), None)
+                    .await
+                    .unwrap();
+                let store = BlobStore::new(account, "o365-checkpoints");
+                store.ensure_container().await.unwrap();
+                Some(Blob { azurite, store })
+            }
+        };
         Self {
             sim,
             dir,
             start,
             kind,
+            blob,
         }
+    }
+
+    /// Waits until no host holds the lease (a killed host's lapses within
+    /// its 15 seconds); at once for local checkpoints, whose lock the OS
+    /// drops with the process.
+    async fn wait_for_the_lease(&self) {
+        let Some(blob) = &self.blob else {
+            return;
+        };
+        for _ in 0..40 {
+            if let Some(lease) = blob
+                .store
+                .try_lease(self.kind.name(), DEFAULT_TENANT)
+                .await
+                .unwrap()
+            {
+                lease.release().await;
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        panic!("the lease of a killed host did not lapse in 20 s");
     }
 
     fn spawn_once(&self) -> Child {
         let api = self.sim.url();
-        Command::new(HOST)
+        let mut command = Command::new(HOST);
+        if let Some(blob) = &self.blob {
+            command
+                .env("AzureWebJobsStorage", blob.azurite.connection_string())
+                .env("O365_CHECKPOINT_LEASE", BLOB_LEASE);
+        } else {
+            command.env_remove("AzureWebJobsStorage");
+        }
+        command
             .args(["once", "--api", &api, "--authority", &api])
             .args(["--tenant", DEFAULT_TENANT, "--client-id", DEFAULT_CLIENT_ID])
             .args(["--client-secret", DEFAULT_CLIENT_SECRET])
@@ -110,16 +181,30 @@ impl Setup {
             .join(format!("events/{}.jsonl", self.kind.name()))
     }
 
-    fn high_water_mark(&self) -> DateTime<Utc> {
-        let text = std::fs::read_to_string(
-            self.dir
-                .path()
-                .join(format!("state/{}/{DEFAULT_TENANT}.json", self.kind.name())),
-        )
-        .expect("a checkpoint");
-        let checkpoint: serde_json::Value =
-            serde_json::from_str(&text).expect("the checkpoint is valid JSON");
-        DateTime::from_timestamp_millis(checkpoint["highWaterMark"].as_i64().unwrap()).unwrap()
+    /// The stored checkpoint, read as the host reads it (head and journal
+    /// whole, or an error).
+    async fn checkpoint(&self) -> o365_host::checkpoint::Checkpoint {
+        self.try_checkpoint().await.expect("a checkpoint")
+    }
+
+    /// The stored checkpoint, if one was written yet.
+    async fn try_checkpoint(&self) -> Option<o365_host::checkpoint::Checkpoint> {
+        let local;
+        let store: &dyn CheckpointStore = match &self.blob {
+            Some(blob) => &blob.store,
+            None => {
+                local = o365_host::checkpoint::LocalStore::new(self.dir.path().join("state"));
+                &local
+            }
+        };
+        store
+            .load(self.kind.name(), DEFAULT_TENANT)
+            .await
+            .expect("the checkpoint reads back whole")
+    }
+
+    async fn high_water_mark(&self) -> DateTime<Utc> {
+        DateTime::from_timestamp_millis(self.checkpoint().await.high_water_mark).unwrap()
     }
 
     /// Published records, each with how often it was published: audit
@@ -200,16 +285,27 @@ async fn finish(child: Child) -> std::process::Output {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_killed_at_many_points_and_restarted_loses_nothing() {
-    killed_at_many_points_and_restarted_loses_nothing(Kind::Audit, 3).await;
+    killed_at_many_points_and_restarted_loses_nothing(Kind::Audit, Store::Local, 3).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn message_traces_killed_at_many_points_and_restarted_lose_nothing() {
-    killed_at_many_points_and_restarted_loses_nothing(Kind::MessageTrace, 3).await;
+    killed_at_many_points_and_restarted_loses_nothing(Kind::MessageTrace, Store::Local, 3).await;
 }
 
-async fn killed_at_many_points_and_restarted_loses_nothing(kind: Kind, days: i64) {
-    let setup = Setup::new(kind, days, 2).await;
+/// The same with checkpoints in Blob storage: every kill is followed by a
+/// wait for the killed host's lease to lapse (at most 15 s), so fewer kills,
+/// later in each run, where the saves are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_on_blob_killed_at_many_points_and_restarted_loses_nothing() {
+    killed_at_many_points_and_restarted_loses_nothing(Kind::Audit, Store::Blob, 3).await;
+}
+
+async fn killed_at_many_points_and_restarted_loses_nothing(kind: Kind, store: Store, days: i64) {
+    // On Blob, fewer runs (each kill costs a lease lapse), so each run is
+    // made longer with slower API answers, and the kills land in it.
+    let latency_ms = if store == Store::Blob { 40 } else { 2 };
+    let setup = Setup::new(kind, store, days, latency_ms).await;
     // Warm the compile cache so that every kill lands in the catch-up.
     let warm = finish(
         Command::new(HOST)
@@ -222,17 +318,21 @@ async fn killed_at_many_points_and_restarted_loses_nothing(kind: Kind, days: i64
     .await;
     assert!(warm.status.success());
 
-    let delays = [300u64, 500, 700, 900, 1100, 1300];
-    const ATTEMPTS: usize = 40;
+    let (delays, attempts): (&[u64], usize) = match store {
+        Store::Local => (&[300, 500, 700, 900, 1100, 1300], 40),
+        Store::Blob => (&[500, 800, 1100, 1400, 1700, 2000], 9),
+    };
     let mut kills = 0;
     let mut completed = false;
-    for attempt in 0..ATTEMPTS {
+    let mut versions = Vec::new();
+    for attempt in 0..attempts {
+        setup.wait_for_the_lease().await;
         let mut child = setup.spawn_once();
         // The last run is not killed: on a loaded machine runs make less
         // progress between kills, and what is tested is the state the
         // kills left, not how fast the catch-up is.
         let delay = match attempt {
-            a if a + 1 == ATTEMPTS => Duration::from_secs(600),
+            a if a + 1 == attempts => Duration::from_secs(600),
             a => Duration::from_millis(delays[a % delays.len()]),
         };
         match tokio::time::timeout(delay, child.wait()).await {
@@ -248,16 +348,20 @@ async fn killed_at_many_points_and_restarted_loses_nothing(kind: Kind, days: i64
             Err(_) => {
                 child.kill().await.unwrap(); // SIGKILL
                 kills += 1;
+                // Every kill leaves a checkpoint that reads back whole.
+                if setup.blob.is_some() {
+                    versions.push(setup.checkpoint().await.version);
+                }
             }
         }
     }
-    assert!(completed, "never completed in {ATTEMPTS} attempts");
+    assert!(completed, "never completed in {attempts} attempts");
     assert!(
         kills >= 3,
         "only {kills} kills: the test did not exercise crashes"
     );
 
-    let until = setup.high_water_mark();
+    let until = setup.high_water_mark().await;
     // Up to now, less the message traces' 15-minute hold-back.
     assert!(
         until > Utc::now() - ChronoDuration::minutes(20),
@@ -285,17 +389,28 @@ async fn killed_at_many_points_and_restarted_loses_nothing(kind: Kind, days: i64
         "published events that do not exist: {unexpected:?}"
     );
     let duplicates: usize = published.values().map(|n| n - 1).sum();
+    let last = setup.checkpoint().await;
     eprintln!(
-        "{}: {kills} kills; {} events, {duplicates} duplicates ({:.2}%)",
+        "{}: {kills} kills; {} events, {duplicates} duplicates ({:.2}%); checkpoint versions after each kill {versions:?}, journal segment {} at the end",
         kind.name(),
         truth.len(),
-        duplicates as f64 * 100.0 / truth.len() as f64
+        duplicates as f64 * 100.0 / truth.len() as f64,
+        last.journal.segment
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_at_once_neither_lose_nor_corrupt() {
-    let setup = Setup::new(Kind::Audit, 2, 1).await;
+    two_processes_at_once(Store::Local).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_at_once_on_blob_neither_lose_nor_corrupt() {
+    two_processes_at_once(Store::Blob).await;
+}
+
+async fn two_processes_at_once(store: Store) {
+    let setup = Setup::new(Kind::Audit, store, 2, 1).await;
     let (a, b) = (setup.spawn_once(), setup.spawn_once());
     let (a, b) = tokio::join!(finish(a), finish(b));
     for out in [&a, &b] {
@@ -306,7 +421,7 @@ async fn two_processes_at_once_neither_lose_nor_corrupt() {
         );
     }
     // The checkpoint is whole and a third run finds everything done.
-    let until = setup.high_water_mark();
+    let until = setup.high_water_mark().await;
     let third = finish(setup.spawn_once()).await;
     assert!(
         third.status.success(),
@@ -321,4 +436,79 @@ async fn two_processes_at_once_neither_lose_nor_corrupt() {
     );
     let duplicates: usize = published.values().map(|n| n - 1).sum();
     assert_eq!(duplicates, 0, "both processes published the same events");
+}
+
+/// A host paused past its lease (SIGSTOP) while another takes over and
+/// finishes the catch-up, then resumed (SIGCONT): the resumed host's next
+/// checkpoint write is refused on the head's ETag, so its cycle fails
+/// instead of moving the checkpoint it no longer owns; nothing is lost and
+/// the checkpoint stays whole. This is why Blob checkpoints use an ETag as
+/// well as the lease (docs/checkpoints.md).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blob_a_host_paused_past_its_lease_cannot_overwrite_the_next_holder() {
+    let setup = Setup::new(Kind::Audit, Store::Blob, 3, 40).await;
+    let paused = setup.spawn_once();
+    let pid = paused.id().expect("a running host").to_string();
+    // Pause it once it holds the lease and has saved progress.
+    let mut saved = false;
+    for _ in 0..300 {
+        if setup.try_checkpoint().await.is_some_and(|c| c.version >= 2) {
+            saved = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(saved, "the first host never saved");
+    let signal = |name: &str| {
+        let status = std::process::Command::new("kill")
+            .args([name, &pid])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill {name} {pid}");
+    };
+    signal("-STOP");
+    let at_pause = setup.checkpoint().await.version;
+
+    // Its lease lapses; another host takes over and finishes.
+    setup.wait_for_the_lease().await;
+    let next = finish(setup.spawn_once()).await;
+    assert!(
+        next.status.success(),
+        "{}",
+        String::from_utf8_lossy(&next.stderr)
+    );
+    let taken_over = setup.checkpoint().await;
+    assert!(taken_over.version > at_pause);
+
+    signal("-CONT");
+    let resumed = tokio::time::timeout(Duration::from_secs(120), finish(paused))
+        .await
+        .expect("the resumed host ends");
+    let stderr = String::from_utf8_lossy(&resumed.stderr);
+    assert!(
+        !resumed.status.success(),
+        "the resumed host must fail its cycle, not finish it: {stderr}"
+    );
+    assert!(
+        stderr.contains("changed by another instance"),
+        "the failure names the conflict: {stderr}"
+    );
+    // The next holder's checkpoint stands, whole.
+    let after = setup.checkpoint().await;
+    assert_eq!(after.version, taken_over.version, "{stderr}");
+    assert_eq!(after.high_water_mark, taken_over.high_water_mark);
+
+    let until = setup.high_water_mark().await;
+    let published = setup.published();
+    let missing = setup
+        .truth(until)
+        .into_iter()
+        .filter(|id| !published.contains_key(id))
+        .count();
+    assert_eq!(missing, 0, "events lost");
+    let duplicates: usize = published.values().map(|n| n - 1).sum();
+    eprintln!(
+        "paused at version {at_pause}, taken over to {}; {duplicates} duplicates",
+        taken_over.version
+    );
 }

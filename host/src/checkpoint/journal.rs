@@ -182,19 +182,7 @@ pub fn plan(head: JournalHead, memory: &Memory) -> (JournalWrite, JournalHead) {
     let total = head.entries + pending.len() as u64;
     let live = memory.len() as u64;
     if total >= COMPACT_MIN_ENTRIES && total > 2 * live {
-        let entries: Vec<Entry> = memory.entries().collect();
-        let data = encode(&entries);
-        let next = JournalHead {
-            segment: head.segment + 1,
-            bytes: data.len() as u64,
-            entries: live,
-        };
-        let write = JournalWrite::Rewrite {
-            segment: next.segment,
-            replaces: head.segment,
-            data,
-        };
-        return (write, next);
+        return rewrite(head, memory, head.segment + 1);
     }
     if pending.is_empty() {
         return (JournalWrite::Nothing, head);
@@ -208,6 +196,24 @@ pub fn plan(head: JournalHead, memory: &Memory) -> (JournalWrite, JournalHead) {
     let write = JournalWrite::Append {
         segment: head.segment,
         at: head.bytes,
+        data,
+    };
+    (write, next)
+}
+
+/// Every live entry of `memory` written as the new `segment`, which
+/// replaces the one `head` names, and the head that commits it.
+pub fn rewrite(head: JournalHead, memory: &Memory, segment: u64) -> (JournalWrite, JournalHead) {
+    let entries: Vec<Entry> = memory.entries().collect();
+    let data = encode(&entries);
+    let next = JournalHead {
+        segment,
+        bytes: data.len() as u64,
+        entries: memory.len() as u64,
+    };
+    let write = JournalWrite::Rewrite {
+        segment,
+        replaces: head.segment,
         data,
     };
     (write, next)

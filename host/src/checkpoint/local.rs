@@ -19,20 +19,16 @@
 //! runtime's worker threads; `load_blocking` and `save_blocking` do the same
 //! work for code that is not async (tools, test harnesses).
 
-use super::journal::{self, JournalHead, JournalWrite};
+use super::head::{Prepared, checked_name, decode_head, finish, prepare, stored_version};
+use super::journal::{self, JournalWrite};
 use super::{
-    Checkpoint, CheckpointError, CheckpointStore, FORMAT, StoreFigures, StoreStats,
+    Checkpoint, CheckpointError, CheckpointStore, LeaseGuard, StoreFigures, StoreStats,
     legacy::LEGACY_BLOB,
 };
-use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
-/// The head format before the journal: remembered keys and event ids inside
-/// the head. Still read, and moved to the journal by the next save.
-const FORMAT_WITHOUT_JOURNAL: u32 = 1;
 
 /// A directory of checkpoints.
 #[derive(Clone, Debug)]
@@ -99,14 +95,6 @@ impl Files {
     }
 }
 
-/// A save ready to be written: everything computed before any I/O.
-struct Prepared {
-    expected: u64,
-    head: Vec<u8>,
-    write: JournalWrite,
-    journal: JournalHead,
-}
-
 impl LocalStore {
     /// A store rooted at `root` (created when first written).
     pub fn new(root: impl Into<PathBuf>) -> Self {
@@ -121,58 +109,12 @@ impl LocalStore {
         &self.root
     }
 
-    /// What this store (and its clones) wrote and read so far.
-    pub fn figures(&self) -> StoreFigures {
-        self.stats.figures()
-    }
-
     fn files(&self, source: &str, tenant: &str) -> Result<Files, CheckpointError> {
-        let safe = |s: &str| {
-            !s.is_empty()
-                && s.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-                && !s.starts_with('.')
-        };
-        if !safe(source) || !safe(tenant) {
-            return Err(CheckpointError::BadName {
-                name: format!("{source}/{tenant}"),
-            });
-        }
         Ok(Files {
-            name: format!("{source}/{tenant}"),
+            name: checked_name(source, tenant)?,
             tenant: tenant.to_string(),
             dir: self.root.join(source),
         })
-    }
-
-    /// Takes the lease of `source` for `tenant`, or none if another process
-    /// holds it.
-    pub async fn try_lease(
-        &self,
-        source: &str,
-        tenant: &str,
-    ) -> Result<Option<LocalLease>, CheckpointError> {
-        let files = self.files(source, tenant)?;
-        off_the_runtime(&files.name.clone(), move || {
-            let path = files.lease();
-            let file = open_lock_file(&files, &path)?;
-            match file.try_lock() {
-                Ok(()) => Ok(Some(LocalLease { _file: file })),
-                Err(TryLockError::WouldBlock) => Ok(None),
-                Err(TryLockError::Error(e)) => {
-                    Err(files.io(format!("locking {}", path.display()))(e))
-                }
-            }
-        })
-        .await
-    }
-
-    /// The seed's checkpoint for a source, if present: the content of
-    /// `<root>/<container>/last_successfull_fetch_on`.
-    pub async fn legacy_timestamp(&self, container: &str) -> Option<String> {
-        tokio::fs::read_to_string(self.root.join(container).join(LEGACY_BLOB))
-            .await
-            .ok()
     }
 
     /// [`CheckpointStore::load`], on the calling thread.
@@ -207,7 +149,7 @@ impl LocalStore {
         checkpoint: &mut Checkpoint,
     ) -> Result<(), CheckpointError> {
         let files = self.files(source, tenant)?;
-        let prepared = prepare(&files, checkpoint)?;
+        let prepared = prepare(&files.name, checkpoint)?;
         commit(&files, &prepared, &self.stats)?;
         finish(checkpoint, &prepared);
         Ok(())
@@ -223,27 +165,9 @@ impl LocalStore {
             Err(e) => return Err(files.io(format!("reading {}", path.display()))(e)),
         };
         self.stats.read(bytes.len() as u64);
-        let damaged = |e: serde_json::Error| files.corrupt(format!("{}: {e}", path.display()));
-        let mut checkpoint: Checkpoint = serde_json::from_slice(&bytes).map_err(damaged)?;
-        match checkpoint.format {
-            FORMAT => {}
-            FORMAT_WITHOUT_JOURNAL => {
-                let legacy: WithoutJournal = serde_json::from_slice(&bytes).map_err(damaged)?;
-                for (key, expiry) in legacy.remembered {
-                    checkpoint.memory.remember_key(&key, expiry);
-                }
-                for (id, expiry) in legacy.recent_events {
-                    checkpoint.memory.remember_event(&id, expiry);
-                }
-                checkpoint.journal = JournalHead::default();
-            }
-            other => {
-                return Err(files.corrupt(format!(
-                    "format {other} is not {FORMAT}; it was written by another version of the host"
-                )));
-            }
-        }
-        Ok(Some(checkpoint))
+        decode_head(&bytes)
+            .map(Some)
+            .map_err(|e| files.corrupt(format!("{}: {e}", path.display())))
     }
 
     /// Reads the committed part of the journal into `checkpoint.memory`;
@@ -289,54 +213,6 @@ impl LocalStore {
     }
 }
 
-/// The maps a head of format 1 held.
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct WithoutJournal {
-    #[serde(default)]
-    remembered: BTreeMap<String, i64>,
-    #[serde(default)]
-    recent_events: BTreeMap<String, i64>,
-}
-
-/// Only the version of a head: what a conditional write compares.
-#[derive(serde::Deserialize)]
-struct VersionOnly {
-    version: u64,
-}
-
-/// Plans the journal write and serializes the head that commits it, as
-/// the next version; `checkpoint` is left as it was.
-fn prepare(files: &Files, checkpoint: &mut Checkpoint) -> Result<Prepared, CheckpointError> {
-    let (write, journal) = journal::plan(checkpoint.journal, &checkpoint.memory);
-    let expected = checkpoint.version;
-    let kept = (checkpoint.format, checkpoint.journal);
-    checkpoint.format = FORMAT;
-    checkpoint.version = expected + 1;
-    checkpoint.journal = journal;
-    let head = serde_json::to_vec(checkpoint);
-    checkpoint.version = expected;
-    (checkpoint.format, checkpoint.journal) = kept;
-    let head = head.map_err(|source| CheckpointError::Encode {
-        name: files.name.clone(),
-        source,
-    })?;
-    Ok(Prepared {
-        expected,
-        head,
-        write,
-        journal,
-    })
-}
-
-/// Records a committed save in `checkpoint`.
-fn finish(checkpoint: &mut Checkpoint, prepared: &Prepared) {
-    checkpoint.format = FORMAT;
-    checkpoint.version = prepared.expected + 1;
-    checkpoint.journal = prepared.journal;
-    checkpoint.memory.saved();
-}
-
 /// Writes a prepared save if the stored version is still the one it
 /// expects: journal first (fsynced), then the head that commits it.
 fn commit(files: &Files, prepared: &Prepared, stats: &StoreStats) -> Result<(), CheckpointError> {
@@ -344,7 +220,7 @@ fn commit(files: &Files, prepared: &Prepared, stats: &StoreStats) -> Result<(), 
     lock.lock()
         .map_err(files.io(format!("locking {}", files.lock().display())))?;
 
-    let found = stored_version(files, stats)?;
+    let found = version_on_disk(files, stats)?;
     if found != prepared.expected {
         return Err(CheckpointError::Conflict {
             name: files.name.clone(),
@@ -369,14 +245,12 @@ fn commit(files: &Files, prepared: &Prepared, stats: &StoreStats) -> Result<(), 
     Ok(())
 }
 
-fn stored_version(files: &Files, stats: &StoreStats) -> Result<u64, CheckpointError> {
+fn version_on_disk(files: &Files, stats: &StoreStats) -> Result<u64, CheckpointError> {
     let path = files.head();
     match std::fs::read(&path) {
         Ok(bytes) => {
             stats.read(bytes.len() as u64);
-            serde_json::from_slice::<VersionOnly>(&bytes)
-                .map(|v| v.version)
-                .map_err(|e| files.corrupt(format!("{}: {e}", path.display())))
+            stored_version(&bytes).map_err(|e| files.corrupt(format!("{}: {e}", path.display())))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
         Err(e) => Err(files.io(format!("reading {}", path.display()))(e)),
@@ -517,7 +391,7 @@ impl CheckpointStore for LocalStore {
         let files = self.files(source, tenant)?;
         let name = files.name.clone();
         // Serializing is O(what changed); only the I/O leaves the runtime.
-        let prepared = prepare(&files, checkpoint)?;
+        let prepared = prepare(&files.name, checkpoint)?;
         let stats = self.stats.clone();
         let prepared = off_the_runtime(&name, move || {
             commit(&files, &prepared, &stats).map(|()| prepared)
@@ -526,12 +400,69 @@ impl CheckpointStore for LocalStore {
         finish(checkpoint, &prepared);
         Ok(())
     }
+
+    async fn try_lease(
+        &self,
+        source: &str,
+        tenant: &str,
+    ) -> Result<Option<Box<dyn LeaseGuard>>, CheckpointError> {
+        let files = self.files(source, tenant)?;
+        off_the_runtime(&files.name.clone(), move || {
+            let path = files.lease();
+            let file = open_lock_file(&files, &path)?;
+            match file.try_lock() {
+                Ok(()) => Ok(Some(
+                    Box::new(LocalLease { _file: file }) as Box<dyn LeaseGuard>
+                )),
+                Err(TryLockError::WouldBlock) => Ok(None),
+                Err(TryLockError::Error(e)) => {
+                    Err(files.io(format!("locking {}", path.display()))(e))
+                }
+            }
+        })
+        .await
+    }
+
+    /// Reads `<root>/<container>/last_successfull_fetch_on`.
+    async fn legacy_timestamp(&self, container: &str) -> Result<Option<String>, CheckpointError> {
+        let path = self.root.join(container).join(LEGACY_BLOB);
+        match tokio::fs::read_to_string(&path).await {
+            Ok(text) => Ok(Some(text)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(CheckpointError::Io {
+                name: container.to_string(),
+                action: format!(
+                    "reading the previous version's checkpoint {}",
+                    path.display()
+                ),
+                source,
+            }),
+        }
+    }
+
+    fn figures(&self) -> StoreFigures {
+        self.stats.figures()
+    }
+
+    fn location(&self) -> String {
+        format!("the local directory {}", self.root.display())
+    }
+}
+
+#[async_trait::async_trait]
+impl LeaseGuard for LocalLease {
+    /// A lock file stays locked while the process lives.
+    fn is_held(&self) -> bool {
+        true
+    }
+
+    async fn release(self: Box<Self>) {}
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checkpoint::{COMPACT_MIN_ENTRIES, SliceProgress, StoredItem};
+    use crate::checkpoint::{COMPACT_MIN_ENTRIES, JournalHead, SliceProgress, StoredItem};
 
     const DAY: i64 = 24 * 3_600_000;
 
@@ -639,7 +570,7 @@ mod tests {
         checkpoint.memory.remember_key("blob-1", DAY);
         checkpoint.slice.as_mut().unwrap().outstanding = vec![item("blob-2")];
         let files = store.files("audit", "t1").unwrap();
-        let prepared = prepare(&files, &mut checkpoint).unwrap();
+        let prepared = prepare(&files.name, &mut checkpoint).unwrap();
         let JournalWrite::Append { segment, at, data } = &prepared.write else {
             panic!("{:?}", prepared.write);
         };

@@ -23,17 +23,22 @@
 //! A crash at any point therefore redoes at most the work since the last
 //! write, and never skips any.
 
+pub mod blob;
+mod head;
 mod journal;
 mod legacy;
 mod local;
 mod memory;
+mod select;
 mod set_aside;
 mod stats;
 
+pub use blob::{BlobAccount, BlobStore};
 pub use journal::{COMPACT_MIN_ENTRIES, JournalHead};
-pub use legacy::import_legacy_timestamp;
+pub use legacy::{LEGACY_BLOB, import_legacy_timestamp};
 pub use local::{LocalLease, LocalStore};
 pub use memory::Memory;
+pub use select::store_from_settings;
 pub use set_aside::{Failure, SetAsideItem};
 pub use stats::{StoreFigures, StoreStats};
 
@@ -235,6 +240,19 @@ pub enum CheckpointError {
         #[source]
         source: serde_json::Error,
     },
+    /// Blob storage refused or failed a request.
+    #[error("checkpoint {name}: {action} failed: {message}")]
+    Storage {
+        /// Which checkpoint (or container).
+        name: String,
+        /// What was being done, with the blob.
+        action: String,
+        /// What went wrong and how to fix it.
+        message: String,
+        /// The storage client's error (boxed: it is large).
+        #[source]
+        source: Box<azure_core::Error>,
+    },
     /// The blocking task doing the I/O panicked or was cancelled (the
     /// runtime is shutting down); the write may or may not have happened,
     /// and the next load tells.
@@ -248,10 +266,10 @@ pub enum CheckpointError {
     },
 }
 
-/// Where checkpoints live. Local directory now; Blob storage implements
-/// the same trait (docs/checkpoints.md says how the head and the journal
-/// map onto blobs). Async, so that no implementation blocks the runtime's
-/// threads, and object-safe (`dyn CheckpointStore`).
+/// Where checkpoints live: a local directory ([`LocalStore`]) or Blob
+/// storage ([`BlobStore`]), the same protocol on both (docs/checkpoints.md).
+/// Async, so that no implementation blocks the runtime's threads, and
+/// object-safe: the pipeline and the tools hold an `Arc<dyn CheckpointStore>`.
 #[async_trait::async_trait]
 pub trait CheckpointStore: Send + Sync {
     /// The stored checkpoint of `source` for `tenant`, if any, with its
@@ -270,4 +288,38 @@ pub trait CheckpointStore: Send + Sync {
         tenant: &str,
         checkpoint: &mut Checkpoint,
     ) -> Result<(), CheckpointError>;
+
+    /// Takes the exclusive right to run cycles of `source` for `tenant`, or
+    /// `None` if another instance holds it. The guard keeps the lease for as
+    /// long as it lives (renewing it where leases expire) and gives it up
+    /// when released or dropped.
+    async fn try_lease(
+        &self,
+        source: &str,
+        tenant: &str,
+    ) -> Result<Option<Box<dyn LeaseGuard>>, CheckpointError>;
+
+    /// The JavaScript version's checkpoint for a source, if present: the
+    /// content of `<container>/last_successfull_fetch_on` (`auditlogstate`,
+    /// `messagetracestate`), read on the first start.
+    async fn legacy_timestamp(&self, container: &str) -> Result<Option<String>, CheckpointError>;
+
+    /// What this store wrote and read so far.
+    fn figures(&self) -> StoreFigures;
+
+    /// Where the checkpoints are, for logs and messages.
+    fn location(&self) -> String;
+}
+
+/// A held lease on one tenant and source.
+#[async_trait::async_trait]
+pub trait LeaseGuard: Send + Sync + std::fmt::Debug {
+    /// Whether the lease is still known to be held: false once a renewal
+    /// failed (another instance may then take it; the conditional writes
+    /// keep the checkpoint whole even so).
+    fn is_held(&self) -> bool;
+
+    /// Gives the lease up now, so that the next instance need not wait for
+    /// it to expire. Dropping the guard does the same, in the background.
+    async fn release(self: Box<Self>);
 }

@@ -3,7 +3,7 @@
 //! built from flags and settings (the seed's setting names).
 
 use super::args::{NetworkArgs, RuntimeArgs, TokenArgs};
-use crate::checkpoint::LocalStore;
+use crate::checkpoint::{CheckpointStore, store_from_settings};
 use crate::gate::{Gate, NetworkTransport};
 use crate::grants::{Api, Cloud, Grant, GrantError, apply_api_override, apply_cloud_defaults};
 use crate::pipeline::{CycleOptions, CycleReport, PipelineOptions, Source, run_cycle};
@@ -196,8 +196,8 @@ pub struct Deployment {
     pub sources: Vec<ScheduledSource>,
     /// The outbound gate (tokens per tenant).
     pub gate: Arc<Gate>,
-    /// Checkpoints.
-    pub store: LocalStore,
+    /// Checkpoints: Blob storage or a local directory, from the settings.
+    pub store: Arc<dyn CheckpointStore>,
     /// Where events go.
     pub out_dir: PathBuf,
     /// Cycle settings.
@@ -221,7 +221,7 @@ impl Deployment {
         args: &DeploymentArgs,
         settings: SettingsSource,
     ) -> anyhow::Result<Self> {
-        let tenants = checked_settings(args, settings)?;
+        let (settings, tenants) = checked_settings(args, settings)?;
         let runtime = Runtime::new(args.runtime.config()?)?;
         let network = args.network.config()?;
         let client = network.client()?;
@@ -267,11 +267,12 @@ impl Deployment {
             }
         }
         let gate = Arc::new(Gate::new(transport, Arc::new(tokens)));
+        let store = store_from_settings(&settings, &args.state_dir).await?;
         Ok(Self {
             runtime,
             sources,
             gate,
-            store: LocalStore::new(&args.state_dir),
+            store,
             out_dir: args.out_dir.clone(),
             options: CycleOptions {
                 pipeline: PipelineOptions {
@@ -302,7 +303,7 @@ impl Deployment {
             source,
             &tenant.id,
             self.gate.clone(),
-            &self.store,
+            self.store.as_ref(),
             &mut sink,
             &self.options,
             chrono::Utc::now().timestamp_millis(),
@@ -327,7 +328,7 @@ impl Deployment {
 fn checked_settings(
     args: &DeploymentArgs,
     mut settings: SettingsSource,
-) -> anyhow::Result<Vec<TenantSettings>> {
+) -> anyhow::Result<(SettingsSource, Vec<TenantSettings>)> {
     for (name, value) in args.as_settings() {
         if settings.get(name).is_none() {
             settings.set(name, &value);
@@ -366,7 +367,7 @@ fn checked_settings(
             );
         }
     }
-    Ok(tenants)
+    Ok((settings, tenants))
 }
 
 /// The sources `--sources` / `O365_SOURCES` select for a tenant (all by

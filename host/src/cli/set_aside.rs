@@ -6,7 +6,8 @@
 
 use super::deployment::{Deployment, DeploymentArgs, KNOWN_SOURCES};
 use super::once::cycle_all;
-use crate::checkpoint::{CheckpointStore, LocalStore, SetAsideItem};
+use crate::checkpoint::{CheckpointStore, SetAsideItem, store_from_settings};
+use crate::settings::SettingsSource;
 use anyhow::{Context as _, bail};
 use std::path::PathBuf;
 
@@ -71,8 +72,15 @@ pub async fn run(command: SetAsideCommand) -> anyhow::Result<bool> {
     }
 }
 
+/// The checkpoint store the settings select (Blob storage when
+/// `AzureWebJobsStorage` is set, else `--state-dir`), as `once` uses it.
+async fn store(args: &ListArgs) -> anyhow::Result<std::sync::Arc<dyn CheckpointStore>> {
+    let settings = SettingsSource::from_environment(Default::default());
+    store_from_settings(&settings, &args.state_dir).await
+}
+
 async fn list(args: &ListArgs) -> anyhow::Result<()> {
-    let store = LocalStore::new(&args.state_dir);
+    let store = store(args).await?;
     let mut all = Vec::new();
     for known in KNOWN_SOURCES {
         if let Some(checkpoint) = store.load(known.name, &args.tenant).await? {
@@ -131,12 +139,13 @@ async fn retry(args: &RetryArgs) -> anyhow::Result<bool> {
     for scheduled in &deployment.sources {
         let name = &scheduled.source.name;
         let tenant = &scheduled.tenant.id;
-        let Some(_lease) = deployment.store.try_lease(name, tenant).await? else {
+        let Some(lease) = deployment.store.try_lease(name, tenant).await? else {
             bail!(
                 "{name}: another instance is running this source for this tenant; retry when it is done"
             );
         };
         let Some(mut checkpoint) = deployment.store.load(name, tenant).await? else {
+            lease.release().await;
             continue;
         };
         let chosen: Vec<_> = checkpoint
@@ -156,16 +165,19 @@ async fn retry(args: &RetryArgs) -> anyhow::Result<bool> {
             .filter(|item| !checkpoint.retry.iter().any(|r| r.key == item.key))
             .collect();
         if chosen.is_empty() {
+            lease.release().await;
             continue;
         }
         queued += chosen.len();
         eprintln!("{name}: retrying {} set-aside item(s)", chosen.len());
         checkpoint.retry.extend(chosen);
-        deployment
+        let saved = deployment
             .store
             .save(name, tenant, &mut checkpoint)
             .await
-            .with_context(|| format!("queueing the retries of {name}"))?;
+            .with_context(|| format!("queueing the retries of {name}"));
+        lease.release().await;
+        saved?;
     }
     if queued == 0 {
         eprintln!("nothing to retry (`o365-host set-aside list` shows what is set aside)");
@@ -175,20 +187,22 @@ async fn retry(args: &RetryArgs) -> anyhow::Result<bool> {
 }
 
 async fn dismiss(args: &DismissArgs) -> anyhow::Result<()> {
-    let store = LocalStore::new(&args.list.state_dir);
+    let store = store(&args.list).await?;
     let tenant = &args.list.tenant;
     let mut dropped = 0;
     for known in KNOWN_SOURCES {
         if !args.sources.is_empty() && !args.sources.iter().any(|s| s.trim() == known.name) {
             continue;
         }
-        let Some(_lease) = store.try_lease(known.name, tenant).await? else {
+        let Some(lease) = store.try_lease(known.name, tenant).await? else {
             bail!(
                 "{}: another instance is running this source for this tenant; dismiss when it is done",
                 known.name
             );
         };
-        let Some(mut checkpoint) = store.load(known.name, tenant).await? else {
+        let loaded = store.load(known.name, tenant).await;
+        let Some(mut checkpoint) = loaded? else {
+            lease.release().await;
             continue;
         };
         let before = checkpoint.set_aside.len();
@@ -196,8 +210,14 @@ async fn dismiss(args: &DismissArgs) -> anyhow::Result<()> {
             .set_aside
             .retain(|e| !(args.all || args.keys.contains(&e.item.key)));
         let gone = before - checkpoint.set_aside.len();
+        let saved = if gone > 0 {
+            store.save(known.name, tenant, &mut checkpoint).await
+        } else {
+            Ok(())
+        };
+        lease.release().await;
+        saved?;
         if gone > 0 {
-            store.save(known.name, tenant, &mut checkpoint).await?;
             tracing::warn!(
                 source = known.name,
                 tenant,

@@ -22,13 +22,13 @@
 //!   remembered.
 
 use super::progress::Progress;
-use crate::checkpoint::{Checkpoint, CheckpointStore, LocalStore, StoredItem};
+use crate::checkpoint::{Checkpoint, CheckpointStore, StoredItem};
 use crate::runtime::{Event, WorkItem};
 use std::time::{Duration, Instant};
 
 /// Progress of one cycle, kept in its checkpoint.
 pub(super) struct CheckpointProgress<'a> {
-    store: &'a LocalStore,
+    store: &'a dyn CheckpointStore,
     source: &'a str,
     tenant: &'a str,
     /// The checkpoint as it stands, saved or not.
@@ -46,7 +46,7 @@ pub(super) struct CheckpointProgress<'a> {
 impl<'a> CheckpointProgress<'a> {
     /// Progress of a cycle that started at `now_ms` with `checkpoint`.
     pub(super) fn new(
-        store: &'a LocalStore,
+        store: &'a dyn CheckpointStore,
         source: &'a str,
         tenant: &'a str,
         checkpoint: Checkpoint,
@@ -161,7 +161,7 @@ impl Progress for CheckpointProgress<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checkpoint::SliceProgress;
+    use crate::checkpoint::{LocalStore, SliceProgress};
 
     const HOUR: i64 = 3_600_000;
     const NOW: i64 = 1_795_593_600_000;

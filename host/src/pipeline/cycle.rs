@@ -14,7 +14,7 @@ use super::progress::Progress;
 use super::runner::{FailedItem, PipelineOptions, SliceStart, Summary, run_slice};
 use super::window::{coverage, slices};
 use crate::checkpoint::{
-    Checkpoint, CheckpointStore, LocalStore, SetAsideItem, SliceProgress, StoredItem,
+    Checkpoint, CheckpointStore, LEGACY_BLOB, SetAsideItem, SliceProgress, StoredItem,
     import_legacy_timestamp,
 };
 use crate::gate::{Gate, GatePolicy};
@@ -116,7 +116,7 @@ pub async fn run_cycle(
     source: &Source,
     tenant: &str,
     gate: Arc<Gate>,
-    store: &LocalStore,
+    store: &dyn CheckpointStore,
     sink: &mut dyn EventSink,
     options: &CycleOptions,
     now_ms: i64,
@@ -127,14 +127,39 @@ pub async fn run_cycle(
         tenant: tenant.to_string(),
         ..CycleReport::default()
     };
-    let Some(_lease) = store.try_lease(&source.name, tenant).await? else {
+    let Some(lease) = store.try_lease(&source.name, tenant).await? else {
         tracing::info!(source = %source.name, tenant, "another instance is running this source for this tenant; skipping this cycle");
         report.skipped_busy = true;
         return Ok(report);
     };
+    let result = run_leased(
+        runtime, source, tenant, gate, store, sink, options, now_ms, report, started,
+    )
+    .await;
+    if !lease.is_held() {
+        tracing::warn!(source = %source.name, tenant, "the lease on this tenant and source was lost during the cycle (renewals failed); the conditional checkpoint writes kept the checkpoint whole");
+    }
+    lease.release().await;
+    result
+}
+
+/// The cycle, once the lease is held.
+#[allow(clippy::too_many_arguments)]
+async fn run_leased(
+    runtime: &Arc<Runtime>,
+    source: &Source,
+    tenant: &str,
+    gate: Arc<Gate>,
+    store: &dyn CheckpointStore,
+    sink: &mut dyn EventSink,
+    options: &CycleOptions,
+    now_ms: i64,
+    mut report: CycleReport,
+    started: Instant,
+) -> anyhow::Result<CycleReport> {
     let checkpoint = match store.load(&source.name, tenant).await? {
         Some(checkpoint) => checkpoint,
-        None => first_checkpoint(store, source, tenant, now_ms, options).await,
+        None => first_checkpoint(store, source, tenant, now_ms, options).await?,
     };
     let call = CallContext {
         tenant: tenant.to_string(),
@@ -456,29 +481,33 @@ impl Cycle<'_, '_> {
     }
 }
 
+/// The checkpoint of a first start: the previous version's timestamp if
+/// the store has it, else `first_run_lookback` back. A legacy blob that
+/// cannot be read (as opposed to absent) fails the cycle, since starting 24
+/// hours back could skip what the previous version had not fetched.
 async fn first_checkpoint(
-    store: &LocalStore,
+    store: &dyn CheckpointStore,
     source: &Source,
     tenant: &str,
     now_ms: i64,
     options: &CycleOptions,
-) -> Checkpoint {
+) -> anyhow::Result<Checkpoint> {
     let default = now_ms - options.first_run_lookback.as_millis() as i64;
     let legacy = match source.legacy_container.as_deref() {
         Some(container) => store
             .legacy_timestamp(container)
-            .await
+            .await?
             .map(|text| (container, text)),
         None => None,
     };
     let start = match legacy {
         Some((container, text)) => match import_legacy_timestamp(&text) {
             Ok(ms) => {
-                tracing::info!(source = %source.name, tenant, "first start: resuming from the previous version's checkpoint {container}/last_successfull_fetch_on");
+                tracing::info!(source = %source.name, tenant, "first start: resuming from the previous version's checkpoint {container}/{LEGACY_BLOB} in {}", store.location());
                 ms
             }
             Err(e) => {
-                tracing::warn!(source = %source.name, tenant, "the previous version's checkpoint {container}/last_successfull_fetch_on is unreadable ({e}); starting 24 hours back");
+                tracing::warn!(source = %source.name, tenant, "the previous version's checkpoint {container}/{LEGACY_BLOB} is unreadable ({e}); starting 24 hours back");
                 default
             }
         },
@@ -487,5 +516,5 @@ async fn first_checkpoint(
             default
         }
     };
-    Checkpoint::starting_at(start)
+    Ok(Checkpoint::starting_at(start))
 }

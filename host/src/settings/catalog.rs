@@ -133,6 +133,7 @@ pub const SETTINGS: &[SettingSpec] = &[
     spec("AzureWebJobsStorage__accountName", Host, Text, None, "the storage account for checkpoints, reached with the managed identity"),
     spec("AzureWebJobsStorage__blobServiceUri", Host, Url, None, "the Blob endpoint for checkpoints, reached with the managed identity"),
     spec("O365_CHECKPOINT_CONTAINER", Host, Text, Some("o365-checkpoints"), "the Blob container of checkpoints"),
+    spec("O365_CHECKPOINT_LEASE", Host, Duration, Some("60s"), "the Blob lease a cycle holds on its tenant and source (15s to 60s), renewed while it runs"),
     spec("EventHub__fullyQualifiedNamespace", Host, Text, None, "the Event Hubs namespace (name.servicebus.windows.net) events go to"),
     spec("O365_EVENT_HUBS_ENDPOINT", Host, Url, None, "a custom AMQP endpoint for Event Hubs (private link, test broker)"),
     spec("AUDIT_LOGS_EVENT_HUB_NAME", Tenant, HubName, Some("securityevents"), "the hub audit events go to"),
