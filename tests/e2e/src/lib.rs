@@ -268,6 +268,7 @@ impl Pipeline {
                     base: Duration::from_millis(50),
                     max: Duration::from_secs(5),
                 },
+                deadline: None,
             },
             ..CycleOptions::default()
         };
