@@ -238,6 +238,18 @@ impl Deployment {
 
     /// Runs one cycle of `source` now.
     pub async fn cycle(&self, source: &Source) -> anyhow::Result<CycleReport> {
+        self.cycle_until(source, None).await
+    }
+
+    /// Runs one cycle of `source` now that stops at `deadline` (a Functions
+    /// invocation's timeout), if any.
+    pub async fn cycle_until(
+        &self,
+        source: &Source,
+        deadline: Option<crate::pipeline::Deadline>,
+    ) -> anyhow::Result<CycleReport> {
+        let mut options = self.options.clone();
+        options.pipeline.deadline = deadline;
         std::fs::create_dir_all(&self.out_dir)
             .with_context(|| format!("creating {}", self.out_dir.display()))?;
         let path = self.out_dir.join(format!("{}.jsonl", source.name));
@@ -249,7 +261,7 @@ impl Deployment {
             self.gate.clone(),
             &self.store,
             &mut sink,
-            &self.options,
+            &options,
             chrono::Utc::now().timestamp_millis(),
         )
         .await

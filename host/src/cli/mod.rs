@@ -9,6 +9,7 @@ mod deployment;
 mod harness;
 mod inspect;
 mod once;
+mod serve;
 mod set_aside;
 
 pub use args::{NetworkArgs, RuntimeArgs, TokenArgs};
@@ -47,6 +48,9 @@ pub enum Command {
     Once(Box<DeploymentArgs>),
     /// Run cycles on each source's schedule until stopped.
     Run(Box<DeploymentArgs>),
+    /// Serve the Azure Functions custom handler on FUNCTIONS_CUSTOMHANDLER_PORT:
+    /// one route per timer function, each running that source's cycle.
+    Serve(Box<DeploymentArgs>),
     /// Work items that failed too often and were set aside: list or retry.
     #[command(subcommand)]
     SetAside(set_aside::SetAsideCommand),
@@ -101,7 +105,8 @@ pub enum ComponentCommand {
 /// Runs the command line; the process exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    // Under Azure Functions the host collects the handler's stdout.
+    init_logging(cli.log_format, matches!(cli.command, Command::Serve(_)));
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -123,6 +128,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => Ok(exit_code(demo::demo(args).await?)),
         Command::Once(args) => Ok(exit_code(once::once(&args).await?)),
         Command::Run(args) => once::run(&args).await.map(|_| ExitCode::SUCCESS),
+        Command::Serve(args) => serve::serve(*args).await.map(|_| ExitCode::SUCCESS),
         Command::SetAside(command) => set_aside::run(command).await.map(exit_code),
         Command::Simulate(args) => o365_simulator::run_cli(args)
             .await
@@ -170,16 +176,17 @@ fn exit_code(complete: bool) -> ExitCode {
     }
 }
 
-fn init_logging(format: LogFormat) {
+fn init_logging(format: LogFormat, to_stdout: bool) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("O365_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
+        .with_ansi(!to_stdout && std::io::stderr().is_terminal());
+    match (format, to_stdout) {
+        (LogFormat::Json, false) => builder.json().with_writer(std::io::stderr).init(),
+        (LogFormat::Text, false) => builder.with_writer(std::io::stderr).init(),
+        (LogFormat::Json, true) => builder.json().with_writer(std::io::stdout).init(),
+        (LogFormat::Text, true) => builder.with_writer(std::io::stdout).init(),
     }
 }
