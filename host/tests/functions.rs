@@ -378,6 +378,37 @@ async fn timer_invocations_publish_events_and_advance_the_checkpoints() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_invocation_while_one_runs_skips_instead_of_running_twice() {
+    // Slow answers keep the first cycle running while the second arrives
+    // (a manual run from the portal during a timer run, say).
+    let setup = Setup::new(6, Duration::from_millis(100), 4).await;
+    let mut env = setup.env();
+    env.push(("O365_SOURCES", "audit".to_string()));
+    let handler = Handler::start(&env, &setup.args()).await;
+    let first = handler.invoke("fetchAuditLogs", false);
+    let second = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        handler.invoke("fetchAuditLogs", false).await
+    };
+    let ((first_status, first), (second_status, second)) = tokio::join!(first, second);
+    handler.stop().await;
+    assert_eq!(first_status, 200, "{first}");
+    assert_eq!(first["Outputs"]["reports"][0]["complete"], true);
+    assert_eq!(
+        second_status, 200,
+        "a busy lease is not a failure: {second}"
+    );
+    assert_eq!(
+        logs(&second),
+        [format!(
+            "audit (tenant {DEFAULT_TENANT}): skipped, another instance holds this tenant's lease for this source"
+        )]
+    );
+    let published = setup.audit_published();
+    assert!(published.values().all(|n| *n == 1), "published twice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_credential_fails_the_invocation_with_the_cause_in_its_logs() {
     let setup = Setup::new(2, Duration::ZERO, 4).await;
     let mut env = setup.env();

@@ -41,9 +41,15 @@ impl Deadline {
     /// running work after 9 min 10 s; a 30-minute one after 25 and 28 min 20 s.
     pub fn before_timeout(started: Instant, timeout: Duration) -> Self {
         let margin = (timeout / 4).min(MAX_MARGIN);
+        // A timeout beyond what an Instant can hold is as good as none.
+        let at = |after: Duration| {
+            started
+                .checked_add(after)
+                .unwrap_or_else(|| started + Duration::from_secs(365 * 86_400))
+        };
         Self {
-            stop_new_work: started + (timeout - margin),
-            abandon_running: started + (timeout - margin / 3),
+            stop_new_work: at(timeout - margin),
+            abandon_running: at(timeout - margin / 3),
             timeout,
         }
     }
@@ -85,6 +91,13 @@ mod tests {
         assert_eq!(eight.stop_new_work - t0, Duration::from_secs(6));
         assert!(eight.abandon_running - t0 > Duration::from_secs(7));
         assert!(eight.abandon_running - t0 < Duration::from_secs(8));
+    }
+
+    #[test]
+    fn an_enormous_timeout_does_not_overflow() {
+        let d = Deadline::before_timeout(Instant::now(), Duration::from_secs(u64::MAX / 2));
+        assert!(!d.stops_new_work());
+        assert!(!d.abandons_running());
     }
 
     #[test]
