@@ -45,8 +45,9 @@ fn free_port() -> u16 {
 /// A running `o365-host serve`.
 struct Handler {
     child: Child,
-    /// Its stdout, read as it comes (a full pipe would stall it).
-    stdout: tokio::task::JoinHandle<String>,
+    /// Its stderr (the process log), read as it comes (a full pipe would
+    /// stall it).
+    log: tokio::task::JoinHandle<String>,
     base: String,
     http: reqwest::Client,
 }
@@ -69,14 +70,14 @@ impl Handler {
             .env_remove("O365_FUNCTION_TIMEOUT")
             .env_remove("FUNCTIONS_APP_ROOT_PATH")
             .kill_on_drop(true)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::inherit());
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
         for (name, value) in env {
             command.env(name, value);
         }
         let mut child = command.spawn().expect("o365-host starts");
-        let mut pipe = child.stdout.take().unwrap();
-        let stdout = tokio::spawn(async move {
+        let mut pipe = child.stderr.take().unwrap();
+        let log = tokio::spawn(async move {
             use tokio::io::AsyncReadExt as _;
             let mut bytes = Vec::new();
             let _ = pipe.read_to_end(&mut bytes).await;
@@ -84,7 +85,7 @@ impl Handler {
         });
         let handler = Handler {
             child,
-            stdout,
+            log,
             base: format!("http://127.0.0.1:{port}"),
             http: reqwest::Client::new(),
         };
@@ -132,11 +133,11 @@ impl Handler {
         (status, body)
     }
 
-    /// Stops the handler; its stdout (the process log).
+    /// Stops the handler; its process log (stderr).
     async fn stop(mut self) -> String {
         self.child.start_kill().unwrap();
         self.child.wait().await.unwrap();
-        self.stdout.await.unwrap()
+        self.log.await.unwrap()
     }
 }
 
@@ -327,7 +328,7 @@ async fn timer_invocations_publish_events_and_advance_the_checkpoints() {
         handler.invoke("fetchAuditLogs", false),
         handler.invoke("fetchMessageTraces", true)
     );
-    let stdout = handler.stop().await;
+    let log = handler.stop().await;
 
     assert_eq!(audit_status, 200, "{audit}");
     assert_documented_shape(&audit);
@@ -371,10 +372,9 @@ async fn timer_invocations_publish_events_and_advance_the_checkpoints() {
         "the message-trace checkpoint advanced"
     );
 
-    // Logs also reach the process log (stdout), which the Functions host
-    // collects, as JSON lines (host.json passes --log-format json; here the
-    // default text).
-    assert!(stdout.contains("audit (tenant"), "{stdout}");
+    // Logs also reach the process log, which the Functions host collects
+    // (host.json passes --log-format json; here the default text).
+    assert!(log.contains("audit (tenant"), "{log}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -419,7 +419,7 @@ async fn a_refused_credential_fails_the_invocation_with_the_cause_in_its_logs() 
     args.extend(["--log-format".to_string(), "json".to_string()]);
     let handler = Handler::start(&env, &args).await;
     let (status, body) = handler.invoke("fetchAuditLogs", false).await;
-    let stdout = handler.stop().await;
+    let log = handler.stop().await;
 
     assert_eq!(status, 500, "a failed cycle is a failed invocation: {body}");
     assert_documented_shape(&body);
@@ -434,16 +434,17 @@ async fn a_refused_credential_fails_the_invocation_with_the_cause_in_its_logs() 
         "the line names the cause: {cause}"
     );
     // The Functions host does not read a failed answer's body: the same
-    // line is in the process log it collects, a JSON line tagged with the
-    // function and the invocation id.
-    let logged: Vec<Value> = stdout
+    // line is in the process log it collects (stderr, where a line with
+    // "error" is recorded as an error), a JSON line tagged with the function
+    // and the invocation id.
+    let logged: Vec<Value> = log
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))
         .collect();
     let line = logged
         .iter()
         .find(|l| l["fields"]["message"] == cause.as_str())
-        .unwrap_or_else(|| panic!("the cause is in the process log: {stdout}"));
+        .unwrap_or_else(|| panic!("the cause is in the process log: {log}"));
     assert_eq!(line["level"], "ERROR");
     assert_eq!(line["span"]["function"], "fetchAuditLogs");
     assert!(

@@ -105,8 +105,7 @@ pub enum ComponentCommand {
 /// Runs the command line; the process exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    // Under Azure Functions the host collects the handler's stdout.
-    init_logging(cli.log_format, matches!(cli.command, Command::Serve(_)));
+    init_logging(cli.log_format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -176,17 +175,16 @@ fn exit_code(complete: bool) -> ExitCode {
     }
 }
 
-fn init_logging(format: LogFormat, to_stdout: bool) {
+fn init_logging(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("O365_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(!to_stdout && std::io::stderr().is_terminal());
-    match (format, to_stdout) {
-        (LogFormat::Json, false) => builder.json().with_writer(std::io::stderr).init(),
-        (LogFormat::Text, false) => builder.with_writer(std::io::stderr).init(),
-        (LogFormat::Json, true) => builder.json().with_writer(std::io::stdout).init(),
-        (LogFormat::Text, true) => builder.with_writer(std::io::stdout).init(),
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
     }
 }

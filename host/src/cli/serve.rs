@@ -173,8 +173,9 @@ impl Invoke for SourceFunction {
 }
 
 /// The answer: `Logs`, the reports under `Outputs.reports` and a one-line
-/// `ReturnValue`. No binding takes either (the Functions host ignores
-/// them), but leaving them out makes it warn on every invocation.
+/// `ReturnValue`. No binding takes either and the Functions host ignores
+/// them; they are there for whoever reads the body (Core Tools traces it,
+/// tests), and older Functions hosts warned on every invocation without them.
 fn finish(
     function: TimerFunction,
     succeeded: bool,

@@ -21,8 +21,8 @@
 //! it reads the answer only when the status is a success; on any other
 //! status the invocation fails with that status and the body, `Logs`
 //! included, is not read. Keys of `Outputs` that name no output binding and
-//! a `ReturnValue` without a `$return` binding are ignored; it warns when
-//! either is missing.
+//! a `ReturnValue` without a `$return` binding are ignored (when either is
+//! missing, hosts of 2024 log it at debug level, older ones warned).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};

@@ -10,8 +10,12 @@
 //!
 //! A failed invocation is answered with status 500 and the documented body.
 //! The Functions host records the failure but does not read a failed
-//! answer's body, so every `Logs` line is also written to the process log
-//! (stdout), which the Functions host collects from the handler.
+//! answer's body, so every `Logs` line is also written to the process log,
+//! which the Functions host collects from the handler. The process log goes
+//! to stderr: the Functions host records every stdout line at Information
+//! level, but a stderr line at Warning when it contains "warn" and at Error
+//! when it contains "error" or "fail" (`WorkerProcess.ParseErrorMessageAndLog`),
+//! so JSON lines with `"level":"ERROR"` are recorded as errors.
 
 use super::protocol::{INVOCATION_ID_HEADER, InvocationRequest, InvocationResponse};
 use crate::settings::SettingsSource;
