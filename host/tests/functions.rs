@@ -717,20 +717,29 @@ async fn unknown_functions_and_foreign_payloads_are_refused_with_a_reason() {
 }
 
 #[tokio::test]
-async fn serve_without_a_usable_port_stops_at_once_naming_the_setting() {
-    for (value, expected) in [
-        (None, "FUNCTIONS_CUSTOMHANDLER_PORT is not set"),
+async fn serve_without_a_usable_port_or_timeout_stops_at_once_naming_the_setting() {
+    let port = free_port().to_string();
+    for (settings, expected) in [
+        (vec![], "FUNCTIONS_CUSTOMHANDLER_PORT is not set"),
         (
-            Some("http"),
+            vec![("FUNCTIONS_CUSTOMHANDLER_PORT", "http")],
             "FUNCTIONS_CUSTOMHANDLER_PORT is `http`, which is not a TCP port",
+        ),
+        (
+            vec![
+                ("FUNCTIONS_CUSTOMHANDLER_PORT", port.as_str()),
+                ("AzureFunctionsJobHost__functionTimeout", "soon"),
+            ],
+            "AzureFunctionsJobHost__functionTimeout is `soon`, which is not a function timeout",
         ),
     ] {
         let mut command = Command::new(HOST);
         command
             .arg("serve")
-            .env_remove("FUNCTIONS_CUSTOMHANDLER_PORT");
-        if let Some(value) = value {
-            command.env("FUNCTIONS_CUSTOMHANDLER_PORT", value);
+            .env_remove("FUNCTIONS_CUSTOMHANDLER_PORT")
+            .env_remove("O365_FUNCTION_TIMEOUT");
+        for (name, value) in settings {
+            command.env(name, value);
         }
         let out = tokio::time::timeout(Duration::from_secs(30), command.output())
             .await
@@ -738,6 +747,12 @@ async fn serve_without_a_usable_port_stops_at_once_naming_the_setting() {
             .unwrap();
         assert!(!out.status.success());
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains(expected), "{stderr}");
+        // One stderr line with "error", which the Functions host records as
+        // an error and quotes when it reports the handler's exit.
+        let line = stderr
+            .lines()
+            .find(|l| l.contains(expected))
+            .unwrap_or_else(|| panic!("{stderr}"));
+        assert!(line.starts_with("error: "), "{line}");
     }
 }
