@@ -528,10 +528,12 @@ async fn a_deadline_cuts_a_long_catch_up_which_the_next_invocations_finish_losin
     let mut finished = false;
     let mut seen_marks = Vec::new();
     let mut published_after_first_cut = 0;
+    let mut answered_after = Vec::new();
     for _ in 0..40 {
         let began = Instant::now();
         let (status, body) = handler.invoke("fetchAuditLogs", false).await;
         let took = began.elapsed();
+        answered_after.push(took.as_millis());
         assert!(
             took < Duration::from_secs(4),
             "the invocation answered after {took:?}, past its 4 s timeout"
@@ -594,8 +596,36 @@ async fn a_deadline_cuts_a_long_catch_up_which_the_next_invocations_finish_losin
         truth.len()
     );
     eprintln!(
-        "deadline: {cut} invocations cut, {} events ({published_after_first_cut} after the first); marks {seen_marks:?}",
+        "deadline: {cut} invocations cut, {} events ({published_after_first_cut} after the first); answered after {answered_after:?} ms; marks {seen_marks:?}",
         truth.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_function_timeout_of_host_json_is_the_one_a_run_stops_before() {
+    let setup = Setup::new(26, Duration::from_millis(60), 3).await;
+    let app = tempfile::tempdir().unwrap();
+    std::fs::write(
+        app.path().join("host.json"),
+        r#"{"version": "2.0", "functionTimeout": "00:00:03"}"#,
+    )
+    .unwrap();
+    let mut env = setup.env();
+    env.push(("FUNCTIONS_APP_ROOT_PATH", app.path().display().to_string()));
+    env.push(("O365_SOURCES", "audit".to_string()));
+    env.push(("O365_CONCURRENCY", "3".to_string()));
+    let handler = Handler::start(&env, &setup.args()).await;
+    let began = Instant::now();
+    let (status, body) = handler.invoke("fetchAuditLogs", false).await;
+    let took = began.elapsed();
+    handler.stop().await;
+    assert!(took < Duration::from_secs(3), "answered after {took:?}");
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        logs(&body)
+            .iter()
+            .any(|l| l.contains("stopped before the function timeout of 3s")),
+        "{body}"
     );
 }
 
