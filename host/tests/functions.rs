@@ -618,7 +618,14 @@ async fn the_function_timeout_of_host_json_is_the_one_a_run_stops_before() {
     let began = Instant::now();
     let (status, body) = handler.invoke("fetchAuditLogs", false).await;
     let took = began.elapsed();
+    // A function whose source O365_SOURCES leaves out has nothing to do.
+    let (other_status, other) = handler.invoke("fetchMessageTraces", false).await;
     handler.stop().await;
+    assert_eq!(other_status, 200, "{other}");
+    assert_eq!(
+        logs(&other),
+        ["message-trace: not run, O365_SOURCES does not include it; nothing to do"]
+    );
     assert!(took < Duration::from_secs(3), "answered after {took:?}");
     assert_eq!(status, 500, "{body}");
     assert!(

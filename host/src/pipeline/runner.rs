@@ -404,8 +404,17 @@ async fn plan_with_retries(
                     summary.throttled += 1;
                 }
                 let delay = options.retry.delay(attempt, &e);
-                if delay.is_some() && options.deadline.is_some_and(|d| d.stops_new_work()) {
+                // A retry that would start past the deadline is not made.
+                let too_late = delay
+                    .zip(options.deadline)
+                    .is_some_and(|(delay, deadline)| {
+                        std::time::Instant::now() + delay >= deadline.stop_new_work
+                    });
+                if too_late {
                     tracing::warn!(component = %component.name, tenant = %call.tenant, "planning failed and the deadline leaves no time to retry: {e}");
+                    summary
+                        .failures
+                        .push(format!("{e} (not retried: the deadline leaves no time)"));
                     return Err(NotPlanned { cut_short: true });
                 }
                 match delay {

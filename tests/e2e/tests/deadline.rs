@@ -175,3 +175,42 @@ async fn a_retry_of_set_aside_work_cut_by_the_deadline_stays_requested() {
         p.audit_ids(start, checkpoint.high_water_mark)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn planning_that_keeps_failing_stops_retrying_before_the_deadline_and_says_why() {
+    let p = pipeline().await;
+    let now = now();
+    let start = now - 2 * HOUR;
+    p.resume_at(start);
+    p.sim.faults().add(FaultRule::new(
+        Target::SubscriptionsList,
+        FaultKind::ServerError { status: 503 },
+    ));
+    let timeout = Duration::from_secs(2);
+    let began = Instant::now();
+    let report = p
+        .cycle_until(now, Some(Deadline::before_timeout(began, timeout)))
+        .await;
+    let took = began.elapsed();
+    assert!(
+        took < timeout,
+        "the cycle ended after {took:?}, past its timeout"
+    );
+    assert!(report.stopped.is_some(), "{report:?}");
+    assert!(report.summary.retries > 0, "planning was retried meanwhile");
+    let failure = report
+        .summary
+        .failures
+        .last()
+        .expect("the cause is reported");
+    assert!(
+        failure.contains("503") && failure.contains("not retried: the deadline"),
+        "{failure}"
+    );
+    let checkpoint = p.checkpoint().expect("saved");
+    assert_eq!(checkpoint.high_water_mark, start);
+    assert!(
+        checkpoint.slice.is_none(),
+        "the slice is planned again next time"
+    );
+}
