@@ -13,12 +13,14 @@
 //! - [`sink`]: where events go;
 //! - [`telemetry`]: typed events that log and count together;
 //! - [`schedule`]: NCRONTAB schedules;
+//! - [`functions`]: the Azure Functions custom handler;
 //! - [`cli`]: the `o365-host` command line.
 
 pub mod azure;
 pub mod checkpoint;
 pub mod cli;
 pub mod fmt;
+pub mod functions;
 pub mod gate;
 pub mod grants;
 pub mod pipeline;

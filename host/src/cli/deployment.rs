@@ -289,8 +289,20 @@ impl Deployment {
 
     /// Runs one cycle of `scheduled` now.
     pub async fn cycle(&self, scheduled: &ScheduledSource) -> anyhow::Result<CycleReport> {
+        self.cycle_until(scheduled, None).await
+    }
+
+    /// Runs one cycle of `scheduled` now that stops at `deadline` (a
+    /// Functions invocation's timeout), if any.
+    pub async fn cycle_until(
+        &self,
+        scheduled: &ScheduledSource,
+        deadline: Option<crate::pipeline::Deadline>,
+    ) -> anyhow::Result<CycleReport> {
         let source = &scheduled.source;
         let tenant = &scheduled.tenant;
+        let mut options = self.options.clone();
+        options.pipeline.deadline = deadline;
         std::fs::create_dir_all(&self.out_dir)
             .with_context(|| format!("creating {}", self.out_dir.display()))?;
         let file = match &tenant.key {
@@ -305,7 +317,7 @@ impl Deployment {
             self.gate.clone(),
             self.store.as_ref(),
             &mut sink,
-            &self.options,
+            &options,
             chrono::Utc::now().timestamp_millis(),
         )
         .await

@@ -10,6 +10,7 @@ mod deployment;
 mod harness;
 mod inspect;
 mod once;
+mod serve;
 mod set_aside;
 
 pub use args::{NetworkArgs, RuntimeArgs, TokenArgs};
@@ -51,6 +52,9 @@ pub enum Command {
     /// Check the configuration, or list the settings.
     #[command(subcommand)]
     Config(config::ConfigCommand),
+    /// Serve the Azure Functions custom handler on FUNCTIONS_CUSTOMHANDLER_PORT:
+    /// one route per timer function, each running that source's cycle.
+    Serve(Box<DeploymentArgs>),
     /// Work items that failed too often and were set aside: list or retry.
     #[command(subcommand)]
     SetAside(set_aside::SetAsideCommand),
@@ -134,6 +138,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::from(1)
             }
         }),
+        Command::Serve(args) => serve::serve(*args).await.map(|_| ExitCode::SUCCESS),
         Command::SetAside(command) => set_aside::run(command).await.map(exit_code),
         Command::Simulate(args) => o365_simulator::run_cli(args)
             .await

@@ -103,6 +103,9 @@ pub struct CycleReport {
     pub unrecoverable: Option<(i64, i64)>,
     /// Items waiting in the set-aside list after this cycle.
     pub set_aside_total: usize,
+    /// The cycle stopped early at its deadline (`PipelineOptions::deadline`),
+    /// and why; what it did not do stays in the checkpoint for the next.
+    pub stopped: Option<String>,
     /// Counts.
     pub summary: Summary,
     /// Wall time.
@@ -233,7 +236,9 @@ impl Cycle<'_, '_> {
     /// Retried items, then a slice left unfinished, then every new slice up
     /// to `now - min-age`; whether the cycle got to the end.
     async fn run(&mut self) -> anyhow::Result<bool> {
-        self.run_retries().await?;
+        if !self.run_retries().await? {
+            return Ok(false);
+        }
 
         // A slice a previous cycle left unfinished comes first.
         if let Some(slice) = self.progress.checkpoint.slice.clone() {
@@ -275,6 +280,9 @@ impl Cycle<'_, '_> {
             .unwrap_or_default();
         self.report.slices_total += windows.len();
         for window in windows {
+            if self.deadline_stops_new_work() {
+                return Ok(false);
+            }
             let state = self.progress.checkpoint.component_state.clone();
             self.progress.checkpoint.slice = Some(SliceProgress {
                 start: window.start,
@@ -292,10 +300,11 @@ impl Cycle<'_, '_> {
     /// Runs the items an operator asked to retry (they stay in the
     /// set-aside list meanwhile): what succeeds leaves the list, what fails
     /// again stays in it with one more attempt and the new cause.
-    async fn run_retries(&mut self) -> anyhow::Result<()> {
+    /// Whether the cycle may go on (the deadline did not cut it short).
+    async fn run_retries(&mut self) -> anyhow::Result<bool> {
         let retry = std::mem::take(&mut self.progress.checkpoint.retry);
         if retry.is_empty() {
-            return Ok(());
+            return Ok(true);
         }
         // Outstanding retries are written back by `save` until they finish.
         self.progress.checkpoint.retry = retry.clone();
@@ -310,7 +319,8 @@ impl Cycle<'_, '_> {
         let outcome = self.execute(window, SliceStart::Resume(items)).await;
         self.progress.retrying = false;
         let outcome = outcome?;
-        let mut still_failing = std::collections::HashSet::new();
+        let mut still_failing: std::collections::HashSet<String> =
+            outcome.remaining.iter().map(|i| i.key.clone()).collect();
         for failed in outcome.failed {
             still_failing.insert(failed.item.key.clone());
             let attempts = self.previous_attempts(&failed.item.key).saturating_add(1);
@@ -329,8 +339,35 @@ impl Cycle<'_, '_> {
             .set_aside
             .retain(|e| !recovered.contains(&e.item.key));
         tracing::info!(source = %self.source.name, tenant = %self.call.tenant, recovered = recovered.len(), failed_again = still_failing.len(), "set-aside items retried");
-        self.progress.checkpoint.retry.clear();
-        self.progress.save_now().await
+        // What the deadline left unrun is retried by the next cycle.
+        self.progress.checkpoint.retry = outcome.remaining.iter().map(StoredItem::from).collect();
+        self.progress.save_now().await?;
+        if outcome.cut_short {
+            self.stop_at_deadline();
+        }
+        Ok(!outcome.cut_short)
+    }
+
+    /// Whether the deadline allows no new work; records the stop if so.
+    fn deadline_stops_new_work(&mut self) -> bool {
+        let stops = self
+            .options
+            .pipeline
+            .deadline
+            .is_some_and(|d| d.stops_new_work());
+        if stops {
+            self.stop_at_deadline();
+        }
+        stops
+    }
+
+    fn stop_at_deadline(&mut self) {
+        let Some(deadline) = self.options.pipeline.deadline else {
+            return;
+        };
+        let reason = deadline.reason();
+        tracing::warn!(source = %self.source.name, tenant = %self.call.tenant, "{reason}");
+        self.report.stopped = Some(reason);
     }
 
     /// Runs one slice, settles its failures and moves the checkpoint;
@@ -344,13 +381,24 @@ impl Cycle<'_, '_> {
             // Planning failed: plan the slice again next cycle.
             self.progress.checkpoint.slice = None;
             self.progress.save(Vec::new()).await?;
+            if outcome.cut_short {
+                self.stop_at_deadline();
+                return Ok(false);
+            }
             tracing::error!(source = %self.source.name, tenant = %self.call.tenant, "planning failed; the checkpoint stays before the slice and the next cycle plans it again");
             return Ok(false);
         }
         for gone in outcome.expired {
             self.set_aside_expired(gone, window);
         }
-        let still_failing = self.settle(outcome.failed, window);
+        let mut still_failing = self.settle(outcome.failed, window);
+        if outcome.cut_short {
+            // Everything acknowledged is recorded; the rest stays outstanding.
+            still_failing.extend(outcome.remaining);
+            self.progress.save(still_failing).await?;
+            self.stop_at_deadline();
+            return Ok(false);
+        }
         if still_failing.is_empty() {
             self.progress.checkpoint.high_water_mark = window.end;
             self.progress.checkpoint.slice = None;

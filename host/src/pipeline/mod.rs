@@ -9,12 +9,14 @@
 
 mod checkpoint_progress;
 mod cycle;
+mod deadline;
 mod progress;
 mod retry;
 mod runner;
 mod window;
 
 pub use cycle::{CycleOptions, CycleReport, Source, run_cycle};
+pub use deadline::Deadline;
 pub use progress::{MemoryProgress, Progress};
 pub use retry::RetryPolicy;
 pub use runner::{PipelineOptions, SliceOutcome, SliceStart, Summary, run_slice};

@@ -2,6 +2,7 @@
 //! bounded concurrency, retrying what may succeed later, publishing events as
 //! results come, and reporting progress so it can be checkpointed.
 
+use super::deadline::Deadline;
 use super::progress::Progress;
 use super::retry::RetryPolicy;
 use crate::runtime::{
@@ -12,6 +13,7 @@ use crate::sink::EventSink;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use tokio::task::JoinSet;
+use tracing::Instrument as _;
 
 /// How a slice is run.
 #[derive(Clone, Debug)]
@@ -20,6 +22,9 @@ pub struct PipelineOptions {
     pub concurrency: usize,
     /// Retries of throttled and transient failures.
     pub retry: RetryPolicy,
+    /// When to stop taking work and abandon what runs (a platform timeout);
+    /// none: run to the end.
+    pub deadline: Option<Deadline>,
 }
 
 impl Default for PipelineOptions {
@@ -27,6 +32,7 @@ impl Default for PipelineOptions {
         Self {
             concurrency: 16,
             retry: RetryPolicy::default(),
+            deadline: None,
         }
     }
 }
@@ -115,6 +121,25 @@ pub struct SliceOutcome {
     pub failed: Vec<FailedItem>,
     /// Items whose content had expired: never fetchable, counted as lost.
     pub expired: Vec<FailedItem>,
+    /// The deadline stopped the slice: `remaining` were not run (or were
+    /// abandoned while running) and published nothing.
+    pub cut_short: bool,
+    /// Items not run because of the deadline; they stay outstanding.
+    pub remaining: Vec<WorkItem>,
+}
+
+impl SliceOutcome {
+    fn not_planned(cut_short: bool) -> Self {
+        Self {
+            complete: false,
+            planned: false,
+            state: None,
+            failed: Vec::new(),
+            expired: Vec::new(),
+            cut_short,
+            remaining: Vec::new(),
+        }
+    }
 }
 
 /// A work item that did not succeed, and why.
@@ -212,21 +237,18 @@ pub async fn run_slice(
     let (items, state) = match start {
         SliceStart::Resume(items) => (items, None),
         SliceStart::Plan(state) => {
+            if options.deadline.is_some_and(|d| d.stops_new_work()) {
+                return Ok(SliceOutcome::not_planned(true));
+            }
             match plan_with_retries(runtime, component, call, window, state, options, summary).await
             {
-                Some(plan) => {
+                Ok(plan) => {
                     summary.add_counters(&plan.counters);
                     progress.planned(plan.state.as_deref());
                     (plan.items, plan.state)
                 }
-                None => {
-                    return Ok(SliceOutcome {
-                        complete: false,
-                        planned: false,
-                        state: None,
-                        failed: Vec::new(),
-                        expired: Vec::new(),
-                    });
+                Err(NotPlanned { cut_short }) => {
+                    return Ok(SliceOutcome::not_planned(cut_short));
                 }
             }
         }
@@ -240,21 +262,40 @@ pub async fn run_slice(
 
     let mut expired = Vec::new();
     let mut running: JoinSet<Finished> = JoinSet::new();
+    let mut cut_short = false;
     loop {
-        while running.len() < options.concurrency.max(1) {
+        let stop_new_work = options.deadline.is_some_and(|d| d.stops_new_work());
+        while !stop_new_work && running.len() < options.concurrency.max(1) {
             let Some(item) = queue.waiting.pop_front() else {
                 break;
             };
             queue.running.insert(item.key.clone(), item.clone());
-            running.spawn(run_item(
-                runtime.clone(),
-                component.clone(),
-                call.clone(),
-                options.retry.clone(),
-                item,
-            ));
+            running.spawn(
+                run_item(
+                    runtime.clone(),
+                    component.clone(),
+                    call.clone(),
+                    options.retry.clone(),
+                    item,
+                )
+                .in_current_span(),
+            );
         }
-        let Some(joined) = running.join_next().await else {
+        let joined = match options.deadline {
+            Some(deadline) => tokio::select! {
+                joined = running.join_next() => joined,
+                _ = tokio::time::sleep_until(deadline.abandon_running.into()) => {
+                    // Dropped items published nothing: they stay outstanding.
+                    running.abort_all();
+                    cut_short = true;
+                    tracing::warn!(component = %component.name, tenant = %call.tenant, abandoned = queue.running.len(), "deadline: abandoning running work items; they stay outstanding");
+                    break;
+                }
+            },
+            None => running.join_next().await,
+        };
+        let Some(joined) = joined else {
+            cut_short |= !queue.waiting.is_empty();
             break;
         };
         let finished = joined.map_err(|e| anyhow::anyhow!("a work item task failed: {e}"))?;
@@ -307,14 +348,28 @@ pub async fn run_slice(
             progress.save(queue.outstanding()).await?;
         }
     }
+    // Abandoned tasks are gone before anything is recorded.
+    while running.join_next().await.is_some() {}
     sink.flush().await?;
+    let remaining: Vec<WorkItem> = queue.running.into_values().chain(queue.waiting).collect();
+    if cut_short {
+        tracing::info!(component = %component.name, tenant = %call.tenant, remaining = remaining.len(), "deadline: the slice stops here; what remains stays outstanding");
+    }
     Ok(SliceOutcome {
-        complete: queue.failed.is_empty(),
+        complete: queue.failed.is_empty() && remaining.is_empty(),
         planned: true,
         state,
         failed: queue.failed,
         expired,
+        cut_short,
+        remaining,
     })
+}
+
+/// Why a slice was not planned.
+struct NotPlanned {
+    /// The deadline stopped it (not a failure of the component).
+    cut_short: bool,
 }
 
 async fn plan_with_retries(
@@ -325,20 +380,44 @@ async fn plan_with_retries(
     state: Option<String>,
     options: &PipelineOptions,
     summary: &mut Summary,
-) -> Option<crate::runtime::PlanOutput> {
+) -> Result<crate::runtime::PlanOutput, NotPlanned> {
     let mut attempt = 1;
     loop {
         let request = PlanRequest {
             window,
             state: state.clone(),
         };
-        match runtime.plan(component, call, request).await {
-            Ok(plan) => return Some(plan),
+        let planned = match options.deadline {
+            Some(deadline) => {
+                let until = deadline.abandon_running.into();
+                match tokio::time::timeout_at(until, runtime.plan(component, call, request)).await {
+                    Ok(planned) => planned,
+                    Err(_) => return Err(NotPlanned { cut_short: true }),
+                }
+            }
+            None => runtime.plan(component, call, request).await,
+        };
+        match planned {
+            Ok(plan) => return Ok(plan),
             Err(e) => {
                 if is_throttle(&e) {
                     summary.throttled += 1;
                 }
-                match options.retry.delay(attempt, &e) {
+                let delay = options.retry.delay(attempt, &e);
+                // A retry that would start past the deadline is not made.
+                let too_late = delay
+                    .zip(options.deadline)
+                    .is_some_and(|(delay, deadline)| {
+                        std::time::Instant::now() + delay >= deadline.stop_new_work
+                    });
+                if too_late {
+                    tracing::warn!(component = %component.name, tenant = %call.tenant, "planning failed and the deadline leaves no time to retry: {e}");
+                    summary
+                        .failures
+                        .push(format!("{e} (not retried: the deadline leaves no time)"));
+                    return Err(NotPlanned { cut_short: true });
+                }
+                match delay {
                     Some(delay) => {
                         tracing::warn!(component = %component.name, tenant = %call.tenant, "plan will be retried in {delay:?}: {e}");
                         summary.retries += 1;
@@ -348,7 +427,7 @@ async fn plan_with_retries(
                     None => {
                         tracing::error!(component = %component.name, tenant = %call.tenant, "planning failed: {e}");
                         summary.failures.push(e.to_string());
-                        return None;
+                        return Err(NotPlanned { cut_short: false });
                     }
                 }
             }

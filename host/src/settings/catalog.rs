@@ -149,7 +149,7 @@ pub const SETTINGS: &[SettingSpec] = &[
     spec("O365_LOG", Host, Text, Some("info"), "which log lines are written (tracing filter, e.g. info or o365_host=debug)"),
     spec("O365_LOG_FORMAT", Host, OneOf(&["text", "json"]), Some("text"), "log lines for people (text) or pipelines (json)"),
     spec("FUNCTIONS_CUSTOMHANDLER_PORT", Host, Port, None, "set by Azure Functions: the port `serve` listens on"),
-    spec("O365_FUNCTION_TIMEOUT", Host, Duration, None, "the Functions invocation timeout a run stops planning before"),
+    spec("O365_FUNCTION_TIMEOUT", Host, Text, None, "the Functions invocation timeout a run stops before (`10m`, `00:10:00`, `-1` for none; default: host.json functionTimeout)"),
     spec("AZURE_CLIENT_ID", Host, Guid, None, "a user-assigned managed identity to use instead of the system-assigned one"),
 ];
 

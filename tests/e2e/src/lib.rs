@@ -259,6 +259,15 @@ impl Pipeline {
 
     /// Runs one cycle at `now` (ms), with fast retries.
     pub async fn cycle(&self, now: i64) -> o365_host::pipeline::CycleReport {
+        self.cycle_until(now, None).await
+    }
+
+    /// Runs one cycle at `now` (ms), with fast retries, stopping at `deadline`.
+    pub async fn cycle_until(
+        &self,
+        now: i64,
+        deadline: Option<o365_host::pipeline::Deadline>,
+    ) -> o365_host::pipeline::CycleReport {
         use o365_host::pipeline::{CycleOptions, PipelineOptions, RetryPolicy};
         let options = CycleOptions {
             pipeline: PipelineOptions {
@@ -268,6 +277,7 @@ impl Pipeline {
                     base: Duration::from_millis(50),
                     max: Duration::from_secs(5),
                 },
+                deadline,
             },
             ..CycleOptions::default()
         };
