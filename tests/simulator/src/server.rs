@@ -98,6 +98,7 @@ impl Simulator {
             .iter()
             .map(|spec| tenant(spec, now).map(Arc::new))
             .collect::<anyhow::Result<_>>()?;
+        let config_clients = config.clients.clone();
         let state = Arc::new(AppState {
             config,
             tenants,
@@ -108,6 +109,8 @@ impl Simulator {
             limiter: Default::default(),
             urls,
             ca_pem: tls.as_ref().map(|(material, _)| material.ca_pem.clone()),
+            clients: Mutex::new(config_clients),
+            vault: Default::default(),
         });
 
         let (stop, stopped) = watch::channel(false);
@@ -155,6 +158,61 @@ impl Simulator {
     /// Base URL of the foreign listener: a host no connector may call.
     pub fn foreign_url(&self) -> String {
         self.state.urls.foreign.clone()
+    }
+
+    /// The managed-identity endpoint (App Service style) to put in
+    /// `IDENTITY_ENDPOINT`; `IDENTITY_HEADER` must hold the configured
+    /// [`SimulatorConfig::identity_header`].
+    pub fn identity_endpoint(&self) -> String {
+        format!("{}{}", self.state.urls.main, routes::msi::PATH)
+    }
+
+    /// Stores a new version of the Key Vault secret `name` (served at
+    /// `/secrets/{name}` on every listener; the Azure SDK needs HTTPS) and
+    /// returns its version id.
+    pub fn set_secret(&self, name: &str, value: &str, content_type: Option<&str>) -> String {
+        let mut vault = self.state.vault.lock().unwrap_or_else(|p| p.into_inner());
+        let versions = vault.entry(name.to_string()).or_default();
+        let version = format!(
+            "{:016x}{:016x}",
+            versions.len() + 1,
+            self.now().timestamp_micros()
+        );
+        versions.push(crate::state::VaultSecret {
+            version: version.clone(),
+            value: value.to_string(),
+            content_type: content_type.map(str::to_string),
+            created: self.now(),
+        });
+        version
+    }
+
+    /// Registers `certificate_pem` as the only certificate of app
+    /// `client_id` (a rotation in the app registration; `None` removes
+    /// it). Returns false when there is no such app.
+    pub fn set_client_certificate(&self, client_id: &str, certificate_pem: Option<&str>) -> bool {
+        let mut clients = self.state.clients.lock().unwrap_or_else(|p| p.into_inner());
+        match clients
+            .iter_mut()
+            .find(|c| c.client_id.eq_ignore_ascii_case(client_id))
+        {
+            Some(client) => {
+                client.certificate_pem = certificate_pem.map(str::to_string);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Every bearer token this simulator has issued (Entra ID and managed
+    /// identity), revoked ones included: tests check none reaches a log.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.state.tokens.ever_issued()
+    }
+
+    /// Revokes every issued token: each API answers 401 to them from now on.
+    pub fn revoke_tokens(&self) {
+        self.state.tokens.revoke_all();
     }
 
     /// The fault rules (shared with the running server).

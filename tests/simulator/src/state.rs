@@ -6,7 +6,7 @@ use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
 use crate::clock::Clock;
-use crate::config::SimulatorConfig;
+use crate::config::{ClientSpec, SimulatorConfig};
 use chrono::{DateTime, Duration, Utc};
 
 use crate::data::{AuditTruth, ContentType, TenantData, TraceTruth};
@@ -94,6 +94,23 @@ pub(crate) struct AppState {
     pub(crate) limiter: RateLimiter,
     pub(crate) urls: Urls,
     pub(crate) ca_pem: Option<String>,
+    /// App registrations, changeable at run time (certificate rotation).
+    pub(crate) clients: Mutex<Vec<ClientSpec>>,
+    /// Key Vault secrets by name: every version, oldest first.
+    pub(crate) vault: Mutex<BTreeMap<String, Vec<VaultSecret>>>,
+}
+
+/// One version of a Key Vault secret.
+#[derive(Clone, Debug)]
+pub(crate) struct VaultSecret {
+    /// Version id (32 hex digits, as Key Vault's).
+    pub(crate) version: String,
+    /// The value.
+    pub(crate) value: String,
+    /// `contentType`, if set.
+    pub(crate) content_type: Option<String>,
+    /// When it was set.
+    pub(crate) created: DateTime<Utc>,
 }
 
 impl AppState {
@@ -105,6 +122,16 @@ impl AppState {
                 t.id().eq_ignore_ascii_case(id_or_domain)
                     || t.data.spec.domain.eq_ignore_ascii_case(id_or_domain)
             })
+            .cloned()
+    }
+
+    /// The app registration with this client id (case-insensitive).
+    pub(crate) fn client(&self, client_id: &str) -> Option<ClientSpec> {
+        self.clients
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .find(|c| c.client_id.eq_ignore_ascii_case(client_id))
             .cloned()
     }
 

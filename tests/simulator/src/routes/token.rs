@@ -82,12 +82,7 @@ async fn token(
     let Some(client_id) = form.get("client_id") else {
         return missing("client_id");
     };
-    let Some(client) = state
-        .config
-        .clients
-        .iter()
-        .find(|c| c.client_id.eq_ignore_ascii_case(client_id))
-    else {
+    let Some(client) = state.client(client_id) else {
         return aad_error(
             400,
             "unauthorized_client",
