@@ -217,7 +217,11 @@ impl Deployment {
             client.clone(),
             network.max_response_bytes,
         ));
-        let gate = Arc::new(Gate::new(transport, args.tokens.provider(client, cloud)?));
+        let tokens = args
+            .tokens
+            .provider(&settings, cloud, client, &network.extra_ca_pems)
+            .await?;
+        let gate = Arc::new(Gate::new(transport, tokens));
         Ok(Self {
             runtime,
             sources,
