@@ -11,6 +11,8 @@ use o365_simulator::{
 };
 use std::path::{Path, PathBuf};
 use std::process::Output;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 const HOST: &str = env!("CARGO_BIN_EXE_o365-host");
 const SECRET_NAME: &str = "app-cert";
@@ -78,6 +80,11 @@ impl Run {
         env: &[(&str, String)],
     ) -> tokio::process::Command {
         let https = sim.https_url().unwrap();
+        // APIs where Entra ID is: HTTPS unless `env` names another authority.
+        let api = env
+            .iter()
+            .find(|(name, _)| *name == "ENTRA_AUTHORITY_HOST")
+            .map_or(https.clone(), |(_, value)| value.clone());
         let ca = self.file("ca.pem", &sim.ca_pem().unwrap());
         let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-component-cache");
         let mut cmd = tokio::process::Command::new(HOST);
@@ -87,7 +94,7 @@ impl Run {
         cmd.args(command)
             .args([
                 "--api",
-                &https,
+                &api,
                 "--tenant",
                 DEFAULT_TENANT,
                 "--sources",
@@ -294,4 +301,241 @@ async fn an_unusable_pem_or_two_credentials_stop_the_start_with_the_setting_name
         "{stderr}"
     );
     assert_eq!(run.published(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_rotated_in_key_vault_is_picked_up_without_a_restart() {
+    let first = TestCertificate::valid(TestKey::First);
+    let second = TestCertificate::valid(TestKey::Second);
+    let sim = simulator(Some(&first), false).await;
+    sim.set_secret(SECRET_NAME, &first.pem(), None);
+    let run = Run::new();
+    let mut child = run
+        .command(&sim, &["run"], &key_vault_env(&sim))
+        // Every two seconds, in the Functions timer syntax.
+        .env("AUDIT_LOGS_INDEXER_SCHEDULE", "*/2 * * * * *")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stderr));
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(90);
+    let mut seen = Vec::new();
+    let mut next_complete = async || loop {
+        let line = tokio::time::timeout_at(deadline, lines.next_line())
+            .await
+            .expect("a cycle within the deadline")
+            .unwrap()
+            .expect("run keeps running");
+        seen.push(line.clone());
+        assert!(!line.starts_with("audit: INCOMPLETE"), "{seen:#?}");
+        if line.starts_with("audit: complete") {
+            return seen.clone();
+        }
+    };
+    next_complete().await;
+
+    // Rotation as an operator does it: the app registration now trusts
+    // only the new certificate, Key Vault holds the new PEM, and the
+    // tokens signed for with the old one stop working.
+    sim.set_client_certificate(DEFAULT_CLIENT_ID, Some(&second.certificate_pem));
+    sim.set_secret(SECRET_NAME, &second.pem(), None);
+    sim.revoke_tokens();
+    // Cycles this close together find nothing new to ask for; forgetting
+    // the checkpoint makes the next one call the API again.
+    std::fs::remove_dir_all(run.dir.path().join("state")).unwrap();
+    let reads_before = requests_to(&sim, &format!("/secrets/{SECRET_NAME}"))
+        .iter()
+        .filter(|r| r.status == 200)
+        .count();
+    // The cycle running now may have started before the rotation: wait
+    // for the one that meets it.
+    let mut log = Vec::new();
+    for _ in 0..5 {
+        log = next_complete().await;
+        if log
+            .iter()
+            .any(|l| l.contains("the app's certificate changed"))
+        {
+            break;
+        }
+    }
+    child.kill().await.unwrap();
+
+    let reads_after = requests_to(&sim, &format!("/secrets/{SECRET_NAME}"))
+        .iter()
+        .filter(|r| r.status == 200)
+        .count();
+    assert_eq!(
+        reads_after,
+        reads_before + 1,
+        "one read of the new PEM: {log:#?} {:#?}",
+        sim.requests()
+    );
+    let token_statuses: Vec<u16> =
+        requests_to(&sim, &format!("/{DEFAULT_TENANT}/oauth2/v2.0/token"))
+            .iter()
+            .map(|r| r.status)
+            .collect();
+    assert!(
+        token_statuses.contains(&401) && token_statuses.last() == Some(&200),
+        "refused once with the old certificate, then a token: {token_statuses:?}"
+    );
+    assert!(
+        log.iter()
+            .any(|l| l.contains("the app's certificate changed")),
+        "{log:#?}"
+    );
+}
+
+/// A forward proxy for plain-http targets that requires `token`, as
+/// `APP_PROXY_URI` / `APP_PROXY_TOKEN` point at.
+/// Returns its URL and how many requests it forwarded.
+async fn forwarding_proxy(token: &'static str) -> (String, Arc<AtomicUsize>) {
+    use axum::body::Body;
+    use axum::extract::Request;
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let forwarded = Arc::new(AtomicUsize::new(0));
+    let count = forwarded.clone();
+    let app = axum::Router::new().fallback(move |request: Request| {
+        let client = client.clone();
+        let count = count.clone();
+        async move {
+            let authorized = request
+                .headers()
+                .get("proxy-authorization")
+                .and_then(|v| v.to_str().ok())
+                == Some(&format!("Bearer {token}"));
+            if !authorized {
+                return axum::http::Response::builder()
+                    .status(407)
+                    .body(Body::empty())
+                    .unwrap();
+            }
+            count.fetch_add(1, Ordering::SeqCst);
+            let (parts, body) = request.into_parts();
+            let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+            let mut forward = client.request(parts.method.clone(), parts.uri.to_string());
+            for (name, value) in &parts.headers {
+                if name != "proxy-authorization" && name != "host" {
+                    forward = forward.header(name, value);
+                }
+            }
+            let Ok(answer) = forward.body(body).send().await else {
+                return axum::http::Response::builder()
+                    .status(502)
+                    .body(Body::from(format!(
+                        "the proxy cannot forward {}",
+                        parts.uri
+                    )))
+                    .unwrap();
+            };
+            let mut response = axum::http::Response::builder().status(answer.status());
+            for (name, value) in answer.headers() {
+                response = response.header(name, value);
+            }
+            response
+                .body(Body::from(answer.bytes().await.unwrap()))
+                .unwrap()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{address}"), forwarded)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_reaches_any_log_line_even_at_trace_level() {
+    const PROXY_TOKEN: &str = "proxy-token-7f3a9c";
+    let certificate = TestCertificate::valid(TestKey::First);
+    let sim = simulator(Some(&certificate), true).await;
+    sim.set_secret(SECRET_NAME, &certificate.pem(), None);
+    let (proxy, forwarded) = forwarding_proxy(PROXY_TOKEN).await;
+    let run = Run::new();
+    let mut output = String::new();
+
+    // A cycle with the client secret, through the proxy with its token
+    // (APIs and Entra ID on the plain listener, so the proxy sees them).
+    let api = sim.url();
+    let secret_run = run.command(
+        &sim,
+        &["once"],
+        &[
+            ("ENTRA_APP_CLIENT_SECRET", DEFAULT_CLIENT_SECRET.to_string()),
+            ("APP_PROXY_URI", proxy.clone()),
+            ("APP_PROXY_TOKEN", PROXY_TOKEN.to_string()),
+            ("ENTRA_AUTHORITY_HOST", api.clone()),
+            ("O365_LOG", "trace".to_string()),
+        ],
+    );
+    let out = { secret_run }.output().await.unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        forwarded.load(Ordering::SeqCst) > 10,
+        "the proxy carried the cycle"
+    );
+    output.push_str(&text(&out.stdout));
+    output.push_str(&text(&out.stderr));
+
+    // A cycle with the certificate from Key Vault via the managed identity
+    // (from a fresh checkpoint, so that it calls the API too).
+    std::fs::remove_dir_all(run.dir.path().join("state")).unwrap();
+    let mut env = key_vault_env(&sim);
+    env.push(("O365_LOG", "trace".to_string()));
+    let out = run.once(&sim, &env).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    output.push_str(&text(&out.stdout));
+    output.push_str(&text(&out.stderr));
+
+    // The log is really at trace level and covers both paths.
+    assert!(output.lines().filter(|l| l.contains("TRACE")).count() > 100);
+    let thumbprint = o365_host::tokens::ClientCertificate::from_pem(
+        &certificate.pem(),
+        std::time::SystemTime::now(),
+    )
+    .unwrap()
+    .thumbprint();
+    assert!(output.contains(&thumbprint));
+
+    let mut secrets: Vec<String> = vec![
+        DEFAULT_CLIENT_SECRET.to_string(),
+        PROXY_TOKEN.to_string(),
+        DEFAULT_IDENTITY_HEADER.to_string(),
+    ];
+    // Every line of the private key's base64.
+    secrets.extend(
+        certificate
+            .key_pem
+            .lines()
+            .filter(|l| !l.starts_with("-----") && l.len() > 20)
+            .map(str::to_string),
+    );
+    let issued = sim.issued_tokens();
+    assert!(
+        issued.len() >= 3,
+        "Entra and managed-identity tokens: {issued:?} {:#?}",
+        sim.requests()
+            .iter()
+            .filter(|r| !r.path_and_query.contains("activity"))
+            .collect::<Vec<_>>()
+    );
+    secrets.extend(issued);
+    let presented = sim.presented_credentials();
+    assert!(
+        presented.iter().any(|c| c.starts_with("eyJ")),
+        "an assertion was sent"
+    );
+    // An assertion's signature alone is enough to recognise it.
+    secrets.extend(
+        presented
+            .iter()
+            .filter_map(|c| c.rsplit('.').next())
+            .map(str::to_string),
+    );
+    for secret in &secrets {
+        if let Some(line) = output.lines().find(|l| l.contains(secret.as_str())) {
+            panic!("a secret reached the log: {line}");
+        }
+    }
 }

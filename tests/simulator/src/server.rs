@@ -111,6 +111,7 @@ impl Simulator {
             ca_pem: tls.as_ref().map(|(material, _)| material.ca_pem.clone()),
             clients: Mutex::new(config_clients),
             vault: Default::default(),
+            presented: Default::default(),
         });
 
         let (stop, stopped) = watch::channel(false);
@@ -210,9 +211,20 @@ impl Simulator {
         self.state.tokens.ever_issued()
     }
 
-    /// Revokes every issued token: each API answers 401 to them from now on.
+    /// Revokes every token issued to an app (managed-identity tokens stay):
+    /// each API answers 401 to them from now on, so clients fetch new ones.
     pub fn revoke_tokens(&self) {
-        self.state.tokens.revoke_all();
+        self.state.tokens.revoke_app_tokens();
+    }
+
+    /// Every client secret and client assertion presented to the token
+    /// endpoint, accepted or not (tests check none reaches a log).
+    pub fn presented_credentials(&self) -> Vec<String> {
+        self.state
+            .presented
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The fault rules (shared with the running server).

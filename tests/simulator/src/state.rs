@@ -98,6 +98,8 @@ pub(crate) struct AppState {
     pub(crate) clients: Mutex<Vec<ClientSpec>>,
     /// Key Vault secrets by name: every version, oldest first.
     pub(crate) vault: Mutex<BTreeMap<String, Vec<VaultSecret>>>,
+    /// Client secrets and assertions presented to the token endpoint.
+    pub(crate) presented: Mutex<Vec<String>>,
 }
 
 /// One version of a Key Vault secret.

@@ -83,17 +83,19 @@ impl TokenStore {
             .collect()
     }
 
-    /// Makes every issued token unknown, as if revoked: the next call with
-    /// one is answered 401.
-    pub(crate) fn revoke_all(&self) {
-        self.revoked
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend(self.issued());
-        self.tokens
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
+    /// Makes every token issued to an app (not those of the managed
+    /// identity) unknown, as if revoked: the next call with one is
+    /// answered 401.
+    pub(crate) fn revoke_app_tokens(&self) {
+        let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+        let mut revoked = self.revoked.lock().unwrap_or_else(|p| p.into_inner());
+        tokens.retain(|token, grant| {
+            let keep = grant.tenant == crate::routes::msi::TENANT;
+            if !keep {
+                revoked.push(token.clone());
+            }
+            keep
+        });
     }
 
     /// Every token ever issued, revoked ones included.

@@ -121,6 +121,15 @@ async fn token(
             ),
         );
     }
+    for field in ["client_secret", "client_assertion"] {
+        if let Some(value) = form.get(field) {
+            state
+                .presented
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(value.to_string());
+        }
+    }
     if let Some(secret) = form.get("client_secret") {
         if client.secret.as_deref() != Some(secret) {
             return aad_error(
