@@ -178,6 +178,43 @@ async fn a_certificate_in_a_local_pem_file_gets_tokens() {
     let tokens = requests_to(&sim, &format!("/{DEFAULT_TENANT}/oauth2/v2.0/token"));
     assert!(tokens.iter().all(|r| r.status == 200), "{tokens:?}");
     assert!(!tokens.is_empty());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("the app authenticates with its certificate")
+            && !stderr.contains("expires within 30 days"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_expiring_within_30_days_works_and_warns() {
+    let now = std::time::SystemTime::now();
+    let day = std::time::Duration::from_secs(86400);
+    let certificate =
+        TestCertificate::new(TestKey::First, now - 300 * day, now + 20 * day).unwrap();
+    let sim = simulator(Some(&certificate), false).await;
+    let run = Run::new();
+    let pem = run.file("app.pem", &certificate.pem());
+    let out = run
+        .once(
+            &sim,
+            &[(
+                "ENTRA_APP_CLIENT_CERTIFICATE_PATH",
+                pem.display().to_string(),
+            )],
+        )
+        .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    let warning = stderr
+        .lines()
+        .find(|l| l.contains("expires within 30 days"))
+        .unwrap_or_else(|| panic!("no expiry warning: {stderr}"));
+    assert!(
+        warning.contains("WARN") && warning.contains("thumbprint="),
+        "{warning}"
+    );
+    assert!(run.published() > 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

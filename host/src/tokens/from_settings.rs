@@ -150,7 +150,10 @@ pub async fn provider_from_settings(
         return Ok(Arc::new(NoTokens));
     };
     let mut options = match credential {
-        Credential::Secret(secret) => ClientCredentialsOptions::with_secret(client_id, secret),
+        Credential::Secret(secret) => {
+            tracing::info!(client_id = %client_id, "the app authenticates with a client secret");
+            ClientCredentialsOptions::with_secret(client_id, secret)
+        }
         Credential::CertificateFile(path) => {
             let source: Arc<dyn PemSource> = Arc::new(PemFile::new(path));
             certificate_options(client_id, source).await?
@@ -185,6 +188,14 @@ async fn certificate_options(
     let credential = CertificateCredential::load(source)
         .await
         .map_err(|e| anyhow::anyhow!("the app's certificate cannot be used: {e}"))?;
+    let certificate = credential.current().await;
+    tracing::info!(
+        client_id = %client_id,
+        thumbprint = %certificate.thumbprint(),
+        expires = %certificate.not_after_text(),
+        origin = %credential.origin(),
+        "the app authenticates with its certificate"
+    );
     Ok(ClientCredentialsOptions::with_certificate(
         client_id,
         Arc::new(credential),
