@@ -172,37 +172,15 @@ impl Simulator {
     /// `/secrets/{name}` on every listener; the Azure SDK needs HTTPS) and
     /// returns its version id.
     pub fn set_secret(&self, name: &str, value: &str, content_type: Option<&str>) -> String {
-        let mut vault = self.state.vault.lock().unwrap_or_else(|p| p.into_inner());
-        let versions = vault.entry(name.to_string()).or_default();
-        let version = format!(
-            "{:016x}{:016x}",
-            versions.len() + 1,
-            self.now().timestamp_micros()
-        );
-        versions.push(crate::state::VaultSecret {
-            version: version.clone(),
-            value: value.to_string(),
-            content_type: content_type.map(str::to_string),
-            created: self.now(),
-        });
-        version
+        self.state.set_secret(name, value, content_type)
     }
 
     /// Registers `certificate_pem` as the only certificate of app
     /// `client_id` (a rotation in the app registration; `None` removes
     /// it). Returns false when there is no such app.
     pub fn set_client_certificate(&self, client_id: &str, certificate_pem: Option<&str>) -> bool {
-        let mut clients = self.state.clients.lock().unwrap_or_else(|p| p.into_inner());
-        match clients
-            .iter_mut()
-            .find(|c| c.client_id.eq_ignore_ascii_case(client_id))
-        {
-            Some(client) => {
-                client.certificate_pem = certificate_pem.map(str::to_string);
-                true
-            }
-            None => false,
-        }
+        self.state
+            .set_client_certificate(client_id, certificate_pem)
     }
 
     /// Every bearer token this simulator has issued (Entra ID and managed

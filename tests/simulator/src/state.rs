@@ -137,6 +137,41 @@ impl AppState {
             .cloned()
     }
 
+    /// Stores a new version of Key Vault secret `name`; returns its version.
+    pub(crate) fn set_secret(&self, name: &str, value: &str, content_type: Option<&str>) -> String {
+        let now = self.clock.now();
+        let mut vault = self.vault.lock().unwrap_or_else(|p| p.into_inner());
+        let versions = vault.entry(name.to_string()).or_default();
+        let version = format!("{:016x}{:016x}", versions.len() + 1, now.timestamp_micros());
+        versions.push(VaultSecret {
+            version: version.clone(),
+            value: value.to_string(),
+            content_type: content_type.map(str::to_string),
+            created: now,
+        });
+        version
+    }
+
+    /// Replaces (or with `None` removes) the certificate of app `client_id`;
+    /// false when there is no such app.
+    pub(crate) fn set_client_certificate(
+        &self,
+        client_id: &str,
+        certificate_pem: Option<&str>,
+    ) -> bool {
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        match clients
+            .iter_mut()
+            .find(|c| c.client_id.eq_ignore_ascii_case(client_id))
+        {
+            Some(client) => {
+                client.certificate_pem = certificate_pem.map(str::to_string);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// The simulator's own base URLs, accepted as a token resource for every API.
     pub(crate) fn own_resources(&self) -> Vec<String> {
         let mut own = vec![self.urls.main.clone()];

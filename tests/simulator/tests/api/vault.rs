@@ -147,3 +147,72 @@ async fn key_vault_challenges_first_then_serves_versions_to_vault_tokens_only() 
     let issued = h.sim.issued_tokens();
     assert!(issued.contains(&vault_token), "{issued:?}");
 }
+
+#[tokio::test]
+async fn secrets_certificates_and_tokens_are_driven_over_the_admin_routes() {
+    let h = start(SimulatorConfig::default()).await;
+    let base = h.sim.url();
+    let put = h
+        .http
+        .put(format!(
+            "{base}/_sim/secrets/app-cert?contentType=application/x-pem-file"
+        ))
+        .body("pem text")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    let token = identity_token(&h, "https://vault.azure.net")
+        .await
+        .json::<Value>()
+        .await
+        .unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let secret: Value = h
+        .http
+        .get(format!("{base}/secrets/app-cert?{API}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(secret["value"], "pem text");
+    assert_eq!(secret["contentType"], "application/x-pem-file");
+
+    let tokens: Vec<String> = h
+        .http
+        .get(format!("{base}/_sim/tokens"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tokens, [token]);
+
+    let unknown = h
+        .http
+        .put(format!("{base}/_sim/clients/nobody/certificate"))
+        .body("")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+    let known = h
+        .http
+        .put(format!(
+            "{base}/_sim/clients/{}/certificate",
+            o365_simulator::DEFAULT_CLIENT_ID
+        ))
+        .body(
+            o365_simulator::TestCertificate::valid(o365_simulator::TestKey::First).certificate_pem,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(known.status(), 204);
+}
