@@ -7,6 +7,7 @@
 //! - [`grants`]: what the operator lets each source reach, checked at load;
 //! - [`gate`]: the outbound HTTP gate every guest request passes;
 //! - [`tokens`]: access tokens per tenant and audience;
+//! - [`secrets`]: where the app's certificate PEM is read (Key Vault, a file);
 //! - [`settings`]: operator settings, and the ones handed to components;
 //! - [`pipeline`]: running a window of work items with bounded concurrency;
 //! - [`checkpoint`]: what is fully published, per tenant and source;
@@ -26,6 +27,7 @@ pub mod grants;
 pub mod pipeline;
 pub mod runtime;
 pub mod schedule;
+pub mod secrets;
 pub mod settings;
 pub mod sink;
 pub mod telemetry;

@@ -7,6 +7,10 @@
 //! or `azd auth login`). The credential for the Microsoft 365 APIs is a
 //! different one (the app registration's, `crate::tokens`).
 
+mod transport;
+
+pub use transport::client_options;
+
 use crate::settings::SettingsSource;
 use anyhow::Context as _;
 use azure_core::credentials::TokenCredential;

@@ -5,10 +5,9 @@
 use crate::gate::{NetworkConfig, ProxyConfig};
 use crate::grants::Cloud;
 use crate::runtime::{CompileCache, RuntimeConfig};
+use crate::settings::SettingsSource;
 use crate::settings::parse_duration;
-use crate::tokens::{
-    ClientCredentials, ClientCredentialsOptions, NoTokens, Secret, StaticToken, TokenProvider,
-};
+use crate::tokens::{Secret, TokenProvider, provider_from_settings};
 use anyhow::Context as _;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -117,40 +116,27 @@ pub struct TokenArgs {
 }
 
 impl TokenArgs {
-    /// The same choices read from settings (a tenant's view, in which the
-    /// flags given on the command line are the shared values).
-    pub fn from_settings(settings: &crate::settings::SettingsSource) -> Self {
-        Self {
-            token: settings.get("O365_STATIC_TOKEN"),
-            client_id: settings.get("ENTRA_APP_CLIENT_ID"),
-            client_secret: settings.get("ENTRA_APP_CLIENT_SECRET"),
-            authority: settings.get("ENTRA_AUTHORITY_HOST"),
-        }
-    }
-
-    /// The token provider these flags describe, for a tenant in `cloud`.
-    pub fn provider(
+    /// The token provider these flags and `settings` describe, for a
+    /// tenant in `cloud` (`crate::tokens::provider_from_settings`; a flag
+    /// wins over the setting of the same name).
+    pub async fn provider(
         &self,
-        http: reqwest::Client,
+        settings: &SettingsSource,
         cloud: Cloud,
+        http: reqwest::Client,
+        extra_ca_pems: &[String],
     ) -> anyhow::Result<Arc<dyn TokenProvider>> {
-        match (&self.token, &self.client_id, &self.client_secret) {
-            (Some(token), _, _) => Ok(Arc::new(StaticToken::new(token.clone()))),
-            (None, Some(id), Some(secret)) => {
-                let mut options =
-                    ClientCredentialsOptions::with_secret(id.clone(), Secret::new(secret.clone()));
-                options.authority = self
-                    .authority
-                    .clone()
-                    .filter(|a| !a.trim().is_empty())
-                    .unwrap_or_else(|| cloud.endpoints().entra_authority.to_string());
-                Ok(Arc::new(ClientCredentials::new(options, http)))
+        let mut settings = settings.clone();
+        for (name, value) in [
+            ("O365_STATIC_TOKEN", &self.token),
+            ("ENTRA_APP_CLIENT_ID", &self.client_id),
+            ("ENTRA_APP_CLIENT_SECRET", &self.client_secret),
+            ("ENTRA_AUTHORITY_HOST", &self.authority),
+        ] {
+            if let Some(value) = value {
+                settings.set(name, value);
             }
-            (None, Some(_), None) => anyhow::bail!(
-                "ENTRA_APP_CLIENT_ID is set but no ENTRA_APP_CLIENT_SECRET / --client-secret; \
-                 give the app's secret (or a fixed --token)"
-            ),
-            (None, None, _) => Ok(Arc::new(NoTokens)),
         }
+        provider_from_settings(&settings, cloud, http, extra_ca_pems).await
     }
 }

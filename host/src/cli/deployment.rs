@@ -13,7 +13,7 @@ use crate::settings::check::check;
 use crate::settings::tenants::{TENANTS_SETTING, TenantSettings};
 use crate::settings::{Origin, SettingsSource, parse_assignment};
 use crate::sink::JsonLinesSink;
-use crate::tokens::TenantTokens;
+use crate::tokens::{TenantTokens, provider_from_settings};
 use anyhow::{Context as _, bail};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -246,9 +246,10 @@ impl Deployment {
                 Some(key) => e.context(format!("tenant {key}")),
                 None => e,
             };
-            let provider = TokenArgs::from_settings(&view)
-                .provider(client.clone(), cloud)
-                .map_err(in_tenant)?;
+            let provider =
+                provider_from_settings(&view, cloud, client.clone(), &network.extra_ca_pems)
+                    .await
+                    .map_err(in_tenant)?;
             tokens.insert(&id, provider);
             for known in wanted_sources(args, &view)? {
                 let component = components

@@ -155,7 +155,11 @@ pub async fn harness(args: HarnessArgs) -> anyhow::Result<bool> {
         };
         std::fs::write(dir.join(RUN_FILE), serde_json::to_vec_pretty(&run)?)?;
     }
-    let gate = Arc::new(Gate::new(transport, args.tokens.provider(client, cloud)?));
+    let tokens = args
+        .tokens
+        .provider(&source, cloud, client, &network.extra_ca_pems)
+        .await?;
+    let gate = Arc::new(Gate::new(transport, tokens));
     let policy = Arc::new(GatePolicy::admitted(&admission, &tenant));
     let call = CallContext {
         tenant: tenant.clone(),

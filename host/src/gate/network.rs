@@ -83,13 +83,16 @@ impl NetworkConfig {
                 };
                 let mut p = reqwest::Proxy::all(&proxy.uri).map_err(|e| err(e.to_string()))?;
                 if let Some(token) = &proxy.token {
-                    let value = http::HeaderValue::from_str(&format!("Bearer {}", token.expose()))
-                        .map_err(|_| {
-                            err(
-                                "APP_PROXY_TOKEN contains characters not allowed in a header"
-                                    .into(),
-                            )
-                        })?;
+                    let mut value =
+                        http::HeaderValue::from_str(&format!("Bearer {}", token.expose()))
+                            .map_err(|_| {
+                                err(
+                                    "APP_PROXY_TOKEN contains characters not allowed in a header"
+                                        .into(),
+                                )
+                            })?;
+                    // Never printed by the HTTP stack's own logs.
+                    value.set_sensitive(true);
                     p = p.custom_http_auth(value);
                 }
                 builder.proxy(p)

@@ -39,6 +39,9 @@ pub struct CloudEndpoints {
     pub exchange_reporting: Option<(&'static str, &'static str)>,
     /// The Entra ID authority host tokens come from.
     pub entra_authority: &'static str,
+    /// The DNS suffix of Key Vault: a vault named `kv` is
+    /// `https://kv.<suffix>` (the app's certificate lives there).
+    pub key_vault_suffix: &'static str,
 }
 
 /// The table: every cloud with the names operators write and its services.
@@ -54,6 +57,7 @@ const CLOUDS: [(Cloud, &str, CloudEndpoints); 4] = [
                 "https://outlook.office365.com/.default",
             )),
             entra_authority: "https://login.microsoftonline.com",
+            key_vault_suffix: "vault.azure.net",
         },
     ),
     (
@@ -64,6 +68,7 @@ const CLOUDS: [(Cloud, &str, CloudEndpoints); 4] = [
             graph_api: "https://graph.microsoft.us",
             exchange_reporting: None,
             entra_authority: "https://login.microsoftonline.us",
+            key_vault_suffix: "vault.usgovcloudapi.net",
         },
     ),
     (
@@ -74,6 +79,7 @@ const CLOUDS: [(Cloud, &str, CloudEndpoints); 4] = [
             graph_api: "https://dod-graph.microsoft.us",
             exchange_reporting: None,
             entra_authority: "https://login.microsoftonline.us",
+            key_vault_suffix: "vault.usgovcloudapi.net",
         },
     ),
     (
@@ -84,6 +90,7 @@ const CLOUDS: [(Cloud, &str, CloudEndpoints); 4] = [
             graph_api: "https://microsoftgraph.chinacloudapi.cn",
             exchange_reporting: None,
             entra_authority: "https://login.chinacloudapi.cn",
+            key_vault_suffix: "vault.azure.cn",
         },
     ),
 ];
@@ -107,6 +114,11 @@ impl Cloud {
             .iter()
             .find(|(_, n, _)| n.eq_ignore_ascii_case(name))
             .map(|(c, _, _)| *c)
+    }
+
+    /// Every cloud.
+    pub fn all() -> [Cloud; 4] {
+        CLOUDS.map(|(c, _, _)| c)
     }
 
     /// The names `O365_CLOUD` accepts.

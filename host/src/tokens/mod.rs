@@ -3,16 +3,28 @@
 //! The gate asks a [`TokenProvider`] for a token per tenant and audience and
 //! attaches it to allowed requests; components never see one. Providers:
 //! a fixed token (testing against a simulator or with a token from `az`),
-//! and Entra ID client credentials with a client secret. Certificates from
-//! Key Vault plug in behind the same trait.
+//! and Entra ID client credentials, with a client secret or with the app's
+//! certificate (a PEM from Key Vault or a file, signing an assertion).
+//! [`provider_from_settings`] picks one from the operator's settings.
 
+mod certificate;
+mod certificate_credential;
 mod client_credentials;
+mod from_settings;
 mod secret;
 mod tenants;
 
 use std::time::{Duration, SystemTime};
 
-pub use client_credentials::{ClientCredentials, ClientCredentialsOptions};
+pub use certificate::{
+    ASSERTION_LIFETIME, AssertionError, CertificateError, ClientCertificate, EXPIRY_WARNING,
+    JWT_BEARER,
+};
+pub use certificate_credential::{
+    CertificateCredential, RELOAD_AFTER_REFUSAL_AT_MOST_EVERY, RELOAD_EVERY,
+};
+pub use client_credentials::{ClientAuth, ClientCredentials, ClientCredentialsOptions, scope_for};
+pub use from_settings::{Credential, CredentialSettings, provider_from_settings};
 pub use secret::Secret;
 pub use tenants::TenantTokens;
 
@@ -37,7 +49,8 @@ impl AccessToken {
 pub enum TokenError {
     /// The identity provider refused (bad secret, unknown app, missing consent).
     #[error(
-        "Entra ID refused the token request for {audience} (HTTP {status}): {error}: {description}"
+        "Entra ID refused the token request for {audience} (HTTP {status}): {error}: {description}{}",
+        hint.as_deref().map(|h| format!(" — to fix: {h}")).unwrap_or_default()
     )]
     Rejected {
         /// The audience asked for.
@@ -46,9 +59,14 @@ pub enum TokenError {
         status: u16,
         /// The OAuth error code, such as `invalid_client`.
         error: String,
-        /// The `error_description` (AADSTS code and text).
+        /// The `error_description` (AADSTS code and text, first line).
         description: String,
+        /// What the operator can do about it, where the code says.
+        hint: Option<String>,
     },
+    /// The app's credential cannot be used (a certificate that cannot sign).
+    #[error("the app's credential cannot be used: {0}")]
+    Credential(String),
     /// The token endpoint could not be reached or answered nonsense.
     #[error("token endpoint {url} failed: {message}")]
     Transport {

@@ -1,16 +1,18 @@
 //! The admin surface under `/_sim/` (JSON), so a test in another process can
 //! drive a running simulator: fault rules, the request log, ground truth,
-//! the CA certificate and the clock. It is not recorded in the request log.
+//! the CA certificate, the clock, Key Vault secrets, app certificates and
+//! issued tokens. It is not recorded in the request log.
 
 use std::ops::Range;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::Path;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
@@ -32,6 +34,13 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/_sim/truth/traces", get(trace_truth))
         .route("/_sim/ca.pem", get(ca_pem))
         .route("/_sim/clock", post(set_clock))
+        .route("/_sim/secrets/{name}", put(set_secret))
+        .route(
+            "/_sim/clients/{client_id}/certificate",
+            put(set_certificate),
+        )
+        .route("/_sim/tokens", get(issued_tokens))
+        .route("/_sim/tokens/revoke", post(revoke_tokens))
         .with_state(state)
 }
 
@@ -125,4 +134,54 @@ async fn set_clock(State(state): State<Arc<AppState>>, body: Bytes) -> Response 
         }
         Err(e) => bad_request(format!("expected {{\"offset_secs\": n}}: {e}")),
     }
+}
+
+/// `PUT /_sim/secrets/{name}[?contentType=...]` with the value as the body:
+/// a new version of a Key Vault secret.
+async fn set_secret(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    Query(q): Query<SecretQuery>,
+    body: Bytes,
+) -> Response {
+    let Ok(value) = std::str::from_utf8(&body) else {
+        return bad_request("the secret value must be UTF-8 text");
+    };
+    let version = state.set_secret(&name, value, q.content_type.as_deref());
+    json_response(200, &json!({"name": name, "version": version}))
+}
+
+#[derive(Deserialize)]
+struct SecretQuery {
+    #[serde(rename = "contentType")]
+    content_type: Option<String>,
+}
+
+/// `PUT /_sim/clients/{client_id}/certificate` with a certificate PEM (empty:
+/// remove it): the app registration's certificate, for rotation.
+async fn set_certificate(
+    State(state): State<Arc<AppState>>,
+    Path(client_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let Ok(pem) = std::str::from_utf8(&body) else {
+        return bad_request("the certificate must be PEM text");
+    };
+    let pem = Some(pem).filter(|p| !p.trim().is_empty());
+    if state.set_client_certificate(&client_id, pem) {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        json_response(404, &json!({"error": format!("no app {client_id}")}))
+    }
+}
+
+/// `GET /_sim/tokens`: every token issued, revoked ones included.
+async fn issued_tokens(State(state): State<Arc<AppState>>) -> Response {
+    json_response(200, &json!(state.tokens.ever_issued()))
+}
+
+/// `POST /_sim/tokens/revoke`: revokes every app token.
+async fn revoke_tokens(State(state): State<Arc<AppState>>) -> Response {
+    state.tokens.revoke_app_tokens();
+    StatusCode::NO_CONTENT.into_response()
 }

@@ -112,6 +112,15 @@ pub async fn run_cli(args: SimulateArgs) -> anyhow::Result<()> {
     println!("  foreign_url: {}", simulator.foreign_url());
     println!("  tenant:      {}", args.tenant);
     println!("  client_id:   {}", args.client_id);
+    println!(
+        "  identity:    IDENTITY_ENDPOINT={} IDENTITY_HEADER={}",
+        simulator.identity_endpoint(),
+        crate::config::DEFAULT_IDENTITY_HEADER
+    );
+    println!(
+        "  key vault:   https_url above; PUT {}/_sim/secrets/NAME to store a secret",
+        simulator.url()
+    );
     println!("  admin:       {}/_sim/requests", simulator.url());
     tokio::signal::ctrl_c()
         .await

@@ -14,6 +14,11 @@ pub const DEFAULT_CLIENT_ID: &str = "11111111-1111-1111-1111-111111111111";
 /// The default client secret.
 pub const DEFAULT_CLIENT_SECRET: &str = "simulator-secret";
 
+/// The default managed-identity header secret.
+pub const DEFAULT_IDENTITY_HEADER: &str = "simulator-identity-header";
+/// The client id of the simulated managed identity.
+pub const MANAGED_IDENTITY_CLIENT_ID: &str = "22222222-2222-2222-2222-222222222222";
+
 /// Everything a [`crate::Simulator`] needs to start.
 #[derive(Clone, Debug)]
 pub struct SimulatorConfig {
@@ -34,6 +39,10 @@ pub struct SimulatorConfig {
     pub rate_limits: bool,
     /// Address of the main (plain HTTP) listener; port 0 picks a free port.
     pub listen: SocketAddr,
+    /// The value the managed-identity endpoint (`/msi/token`, App Service
+    /// style) requires in `X-IDENTITY-HEADER`; the host reads it from
+    /// `IDENTITY_HEADER`.
+    pub identity_header: String,
 }
 
 impl Default for SimulatorConfig {
@@ -47,6 +56,7 @@ impl Default for SimulatorConfig {
             page_size: 100,
             rate_limits: false,
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            identity_header: DEFAULT_IDENTITY_HEADER.to_string(),
         }
     }
 }
@@ -124,7 +134,9 @@ pub struct ClientSpec {
     pub client_id: String,
     /// Client secret, if secret authentication is allowed.
     pub secret: Option<String>,
-    /// PEM certificate whose key must sign client assertions.
+    /// PEM certificate whose key must sign client assertions (a chain:
+    /// the first certificate). Changed at run time with
+    /// [`crate::Simulator::set_client_certificate`].
     pub certificate_pem: Option<String>,
 }
 

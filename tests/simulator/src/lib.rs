@@ -21,6 +21,7 @@ mod assertion;
 mod cli;
 mod clock;
 mod config;
+mod credentials;
 mod data;
 mod errors;
 mod faults;
@@ -36,9 +37,10 @@ mod tokens;
 
 pub use cli::{SimulateArgs, run_cli};
 pub use config::{
-    ClientSpec, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TENANT, SimulatorConfig,
-    TenantSpec,
+    ClientSpec, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_IDENTITY_HEADER, DEFAULT_TENANT,
+    MANAGED_IDENTITY_CLIENT_ID, SimulatorConfig, TenantSpec,
 };
+pub use credentials::{TestCertificate, TestKey};
 pub use data::{AuditTruth, ContentType, TraceTruth};
 pub use faults::{FaultKind, FaultRule, Faults, Target};
 pub use log::{Listener, RequestRecord};

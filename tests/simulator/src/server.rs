@@ -98,6 +98,7 @@ impl Simulator {
             .iter()
             .map(|spec| tenant(spec, now).map(Arc::new))
             .collect::<anyhow::Result<_>>()?;
+        let config_clients = config.clients.clone();
         let state = Arc::new(AppState {
             config,
             tenants,
@@ -108,6 +109,9 @@ impl Simulator {
             limiter: Default::default(),
             urls,
             ca_pem: tls.as_ref().map(|(material, _)| material.ca_pem.clone()),
+            clients: Mutex::new(config_clients),
+            vault: Default::default(),
+            presented: Default::default(),
         });
 
         let (stop, stopped) = watch::channel(false);
@@ -155,6 +159,50 @@ impl Simulator {
     /// Base URL of the foreign listener: a host no connector may call.
     pub fn foreign_url(&self) -> String {
         self.state.urls.foreign.clone()
+    }
+
+    /// The managed-identity endpoint (App Service style) to put in
+    /// `IDENTITY_ENDPOINT`; `IDENTITY_HEADER` must hold the configured
+    /// [`SimulatorConfig::identity_header`].
+    pub fn identity_endpoint(&self) -> String {
+        format!("{}{}", self.state.urls.main, routes::msi::PATH)
+    }
+
+    /// Stores a new version of the Key Vault secret `name` (served at
+    /// `/secrets/{name}` on every listener; the Azure SDK needs HTTPS) and
+    /// returns its version id.
+    pub fn set_secret(&self, name: &str, value: &str, content_type: Option<&str>) -> String {
+        self.state.set_secret(name, value, content_type)
+    }
+
+    /// Registers `certificate_pem` as the only certificate of app
+    /// `client_id` (a rotation in the app registration; `None` removes
+    /// it). Returns false when there is no such app.
+    pub fn set_client_certificate(&self, client_id: &str, certificate_pem: Option<&str>) -> bool {
+        self.state
+            .set_client_certificate(client_id, certificate_pem)
+    }
+
+    /// Every bearer token this simulator has issued (Entra ID and managed
+    /// identity), revoked ones included: tests check none reaches a log.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.state.tokens.ever_issued()
+    }
+
+    /// Revokes every token issued to an app (managed-identity tokens stay):
+    /// each API answers 401 to them from now on, so clients fetch new ones.
+    pub fn revoke_tokens(&self) {
+        self.state.tokens.revoke_app_tokens();
+    }
+
+    /// Every client secret and client assertion presented to the token
+    /// endpoint, accepted or not (tests check none reaches a log).
+    pub fn presented_credentials(&self) -> Vec<String> {
+        self.state
+            .presented
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The fault rules (shared with the running server).

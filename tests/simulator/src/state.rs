@@ -6,7 +6,7 @@ use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
 use crate::clock::Clock;
-use crate::config::SimulatorConfig;
+use crate::config::{ClientSpec, SimulatorConfig};
 use chrono::{DateTime, Duration, Utc};
 
 use crate::data::{AuditTruth, ContentType, TenantData, TraceTruth};
@@ -94,6 +94,25 @@ pub(crate) struct AppState {
     pub(crate) limiter: RateLimiter,
     pub(crate) urls: Urls,
     pub(crate) ca_pem: Option<String>,
+    /// App registrations, changeable at run time (certificate rotation).
+    pub(crate) clients: Mutex<Vec<ClientSpec>>,
+    /// Key Vault secrets by name: every version, oldest first.
+    pub(crate) vault: Mutex<BTreeMap<String, Vec<VaultSecret>>>,
+    /// Client secrets and assertions presented to the token endpoint.
+    pub(crate) presented: Mutex<Vec<String>>,
+}
+
+/// One version of a Key Vault secret.
+#[derive(Clone, Debug)]
+pub(crate) struct VaultSecret {
+    /// Version id (32 hex digits, as Key Vault's).
+    pub(crate) version: String,
+    /// The value.
+    pub(crate) value: String,
+    /// `contentType`, if set.
+    pub(crate) content_type: Option<String>,
+    /// When it was set.
+    pub(crate) created: DateTime<Utc>,
 }
 
 impl AppState {
@@ -106,6 +125,51 @@ impl AppState {
                     || t.data.spec.domain.eq_ignore_ascii_case(id_or_domain)
             })
             .cloned()
+    }
+
+    /// The app registration with this client id (case-insensitive).
+    pub(crate) fn client(&self, client_id: &str) -> Option<ClientSpec> {
+        self.clients
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .find(|c| c.client_id.eq_ignore_ascii_case(client_id))
+            .cloned()
+    }
+
+    /// Stores a new version of Key Vault secret `name`; returns its version.
+    pub(crate) fn set_secret(&self, name: &str, value: &str, content_type: Option<&str>) -> String {
+        let now = self.clock.now();
+        let mut vault = self.vault.lock().unwrap_or_else(|p| p.into_inner());
+        let versions = vault.entry(name.to_string()).or_default();
+        let version = format!("{:016x}{:016x}", versions.len() + 1, now.timestamp_micros());
+        versions.push(VaultSecret {
+            version: version.clone(),
+            value: value.to_string(),
+            content_type: content_type.map(str::to_string),
+            created: now,
+        });
+        version
+    }
+
+    /// Replaces (or with `None` removes) the certificate of app `client_id`;
+    /// false when there is no such app.
+    pub(crate) fn set_client_certificate(
+        &self,
+        client_id: &str,
+        certificate_pem: Option<&str>,
+    ) -> bool {
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        match clients
+            .iter_mut()
+            .find(|c| c.client_id.eq_ignore_ascii_case(client_id))
+        {
+            Some(client) => {
+                client.certificate_pem = certificate_pem.map(str::to_string);
+                true
+            }
+            None => false,
+        }
     }
 
     /// The simulator's own base URLs, accepted as a token resource for every API.

@@ -40,6 +40,8 @@ pub(crate) enum Denied {
 #[derive(Default)]
 pub(crate) struct TokenStore {
     tokens: Mutex<HashMap<String, Grant>>,
+    /// Tokens taken back by [`TokenStore::revoke_all`].
+    revoked: Mutex<Vec<String>>,
     random: RandomState,
 }
 
@@ -60,6 +62,53 @@ impl TokenStore {
         let token = format!("sim.{}", URL_SAFE_NO_PAD.encode(bytes));
         tokens.insert(token.clone(), grant);
         token
+    }
+
+    /// What `token` was issued for, if this simulator issued it.
+    pub(crate) fn grant(&self, token: &str) -> Option<Grant> {
+        self.tokens
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(token)
+            .cloned()
+    }
+
+    /// Every token issued so far (tests check that none reaches a log).
+    pub(crate) fn issued(&self) -> Vec<String> {
+        self.tokens
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    /// Makes every token issued to an app (not those of the managed
+    /// identity) unknown, as if revoked: the next call with one is
+    /// answered 401.
+    pub(crate) fn revoke_app_tokens(&self) {
+        let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+        let mut revoked = self.revoked.lock().unwrap_or_else(|p| p.into_inner());
+        tokens.retain(|token, grant| {
+            let keep = grant.tenant == crate::routes::msi::TENANT;
+            if !keep {
+                revoked.push(token.clone());
+            }
+            keep
+        });
+    }
+
+    /// Every token ever issued, revoked ones included.
+    pub(crate) fn ever_issued(&self) -> Vec<String> {
+        let mut all = self.issued();
+        all.extend(
+            self.revoked
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .cloned(),
+        );
+        all
     }
 
     /// Checks the request's bearer token for `api`. `own_resources` are the

@@ -4,7 +4,9 @@
 mod foreign;
 mod gate;
 mod graph;
+mod keyvault;
 mod management;
+pub(crate) mod msi;
 mod reporting;
 mod token;
 
@@ -22,7 +24,8 @@ use crate::state::AppState;
 
 pub(crate) use foreign::router as foreign_router;
 
-/// The Microsoft API routes (token, Management, Graph, Reporting WS), with the configured latency.
+/// The Microsoft API routes (token, Management, Graph, Reporting WS, Key
+/// Vault secrets, the managed-identity endpoint), with the configured latency.
 pub(crate) fn api_router(state: Arc<AppState>) -> Router {
     let latency = state.config.latency;
     Router::new()
@@ -30,6 +33,8 @@ pub(crate) fn api_router(state: Arc<AppState>) -> Router {
         .merge(management::routes())
         .merge(graph::routes())
         .merge(reporting::routes())
+        .merge(keyvault::routes())
+        .merge(msi::routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(latency, add_latency))
         .with_state(state)

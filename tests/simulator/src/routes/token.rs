@@ -82,12 +82,7 @@ async fn token(
     let Some(client_id) = form.get("client_id") else {
         return missing("client_id");
     };
-    let Some(client) = state
-        .config
-        .clients
-        .iter()
-        .find(|c| c.client_id.eq_ignore_ascii_case(client_id))
-    else {
+    let Some(client) = state.client(client_id) else {
         return aad_error(
             400,
             "unauthorized_client",
@@ -125,6 +120,15 @@ async fn token(
                 tenant.id()
             ),
         );
+    }
+    for field in ["client_secret", "client_assertion"] {
+        if let Some(value) = form.get(field) {
+            state
+                .presented
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(value.to_string());
+        }
     }
     if let Some(secret) = form.get("client_secret") {
         if client.secret.as_deref() != Some(secret) {

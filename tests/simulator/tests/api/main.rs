@@ -8,6 +8,7 @@ mod management;
 mod tls;
 mod tokens;
 mod traces;
+mod vault;
 
 use chrono::{DateTime, Utc};
 use o365_simulator::{
