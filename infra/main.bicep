@@ -39,6 +39,9 @@ param messageTraceHubName string = 'securityevents'
 @description('Extra app settings (O365_TENANTS, O365_TENANT_<KEY>__<NAME>, ...), merged over the generated ones.')
 param additionalAppSettings object = {}
 
+@description('Key Vault purge protection (recommended for production; cannot be turned off again).')
+param keyVaultPurgeProtection bool = false
+
 @description('Object id of the operator running azd (AZURE_PRINCIPAL_ID): may set the certificate secret and publish components. Empty: no operator roles.')
 param principalId string = ''
 
@@ -85,6 +88,7 @@ module keyVault 'modules/key-vault.bicep' = {
     name: 'kv-${take(token, 20)}'
     location: location
     tags: tags
+    purgeProtection: keyVaultPurgeProtection
   }
 }
 

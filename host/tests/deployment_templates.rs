@@ -97,12 +97,13 @@ fn host_keys() -> &'static Vec<(String, bool)> {
     })
 }
 
-/// The app-setting names a Bicep file sets. The rule, kept simple on
-/// purpose: between the line `// app-settings:begin` and the line
-/// `// app-settings:end`, every line of the form `'NAME': value` sets NAME.
-/// Missing markers or an unreadable line between them are errors, so a
-/// reformatted template cannot silently escape the check.
-fn bicep_app_settings(bicep: &str) -> Result<Vec<String>, String> {
+/// The app settings a Bicep file sets, as (name, value expression). The
+/// rule, kept simple on purpose: between the line `// app-settings:begin`
+/// and the line `// app-settings:end`, every line of the form
+/// `'NAME': value` sets NAME to the Bicep expression `value`. Missing
+/// markers or an unreadable line between them are errors, so a reformatted
+/// template cannot silently escape the check.
+fn bicep_settings(bicep: &str) -> Result<Vec<(String, String)>, String> {
     let begin = bicep
         .lines()
         .position(|l| l.trim() == "// app-settings:begin")
@@ -111,23 +112,27 @@ fn bicep_app_settings(bicep: &str) -> Result<Vec<String>, String> {
         .lines()
         .position(|l| l.trim() == "// app-settings:end")
         .ok_or("no `// app-settings:end` line")?;
-    let mut names = Vec::new();
+    let mut settings = Vec::new();
     for line in bicep.lines().take(end).skip(begin + 1) {
         let line = line.trim();
         if line.is_empty() || line.starts_with("//") {
             continue;
         }
-        let name = line
+        let (name, value) = line
             .strip_prefix('\'')
             .and_then(|rest| rest.split_once("':"))
-            .map(|(name, _)| name)
             .ok_or_else(|| format!("not a `'NAME': value` line: {line}"))?;
-        names.push(name.to_string());
+        settings.push((name.to_string(), value.trim().to_string()));
     }
-    if names.is_empty() {
+    if settings.is_empty() {
         return Err("no setting between the markers".into());
     }
-    Ok(names)
+    Ok(settings)
+}
+
+/// The names alone.
+fn bicep_app_settings(bicep: &str) -> Result<Vec<String>, String> {
+    Ok(bicep_settings(bicep)?.into_iter().map(|(n, _)| n).collect())
 }
 
 /// Names the host does not read and Functions does not need: the drift.
@@ -228,6 +233,134 @@ fn every_parameter_of_main_bicep_without_default_is_in_the_parameters_file() {
     }
 }
 
+/// Example values for the settings whose value Azure decides (resource
+/// names, the App Insights connection string) or the operator gives without
+/// a default (tenant and app ids), keyed by the function-app module's
+/// parameter. Every other value is a literal in the Bicep or a default of
+/// `main.bicep`.
+const EXAMPLES: &[(&str, &str)] = &[
+    ("storageAccountName", "stexample0123"),
+    (
+        "appInsightsConnectionString",
+        "InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=https://example.in.applicationinsights.azure.com/",
+    ),
+    ("tenantId", "72f988bf-86f1-41af-91ab-2d7cd011db47"),
+    ("appClientId", "aaaaaaaa-1111-4111-8111-11111111111a"),
+    ("keyVaultName", "kv-example0123"),
+    ("eventHubsNamespace", "evhns-example.servicebus.windows.net"),
+];
+
+/// The value the deployment gives each setting: a literal in
+/// function-app.bicep; or the module parameter, which main.bicep passes
+/// from one of its own parameters with a literal default or a literal
+/// `var`; or an example.
+fn deployed_values() -> Vec<(String, String)> {
+    let main = read("infra/main.bicep");
+    let module = main
+        .split("module functionApp ")
+        .nth(1)
+        .expect("main.bicep has `module functionApp`");
+    let module = &module[..module.find("\n}").expect("the module block ends")];
+    let literal = |expr: &str| {
+        expr.strip_prefix('\'')
+            .and_then(|e| e.strip_suffix('\''))
+            .map(str::to_string)
+    };
+    let main_default = |param: &str| {
+        main.lines()
+            .filter_map(|l| {
+                l.strip_prefix(&format!("param {param} string = "))
+                    .or_else(|| l.strip_prefix(&format!("var {param} = ")))
+            })
+            .find_map(|v| literal(v.trim()))
+    };
+    function_app_settings_with_values()
+        .into_iter()
+        .map(|(name, expr)| {
+            let value = literal(&expr)
+                .or_else(|| {
+                    let passed = module
+                        .lines()
+                        .find_map(|l| l.trim().strip_prefix(&format!("{expr}: ")))?;
+                    main_default(passed.trim())
+                })
+                .or_else(|| {
+                    EXAMPLES
+                        .iter()
+                        .find(|(param, _)| *param == expr)
+                        .map(|(_, v)| v.to_string())
+                })
+                .unwrap_or_else(|| {
+                    panic!(
+                        "{name} = {expr}: no literal, no main.bicep default, no example in EXAMPLES"
+                    )
+                });
+            (name, value)
+        })
+        .collect()
+}
+
+fn function_app_settings_with_values() -> Vec<(String, String)> {
+    bicep_settings(&read("infra/modules/function-app.bicep"))
+        .unwrap_or_else(|e| panic!("infra/modules/function-app.bicep: {e}"))
+}
+
+#[test]
+fn every_value_the_deployment_sets_passes_the_hosts_own_check() {
+    let values = deployed_values();
+    let schedule = values
+        .iter()
+        .find(|(n, _)| n == "AUDIT_LOGS_INDEXER_SCHEDULE")
+        .unwrap();
+    assert_eq!(
+        schedule.1, "0 */5 * * * *",
+        "resolved from main.bicep's default"
+    );
+    let out = Command::new(HOST)
+        .args(["config", "check", "--json"])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .envs(values.iter().map(|(n, v)| (n.as_str(), v.as_str())))
+        .env("O365_LOG", "warn")
+        .output()
+        .expect("o365-host runs");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "config check --json: {e}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let errors: Vec<&str> = report["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .filter_map(|e| e.as_str())
+        .collect();
+    // An error about a value names the setting first (`NAME = `value` ...`).
+    let wrong: Vec<&&str> = errors
+        .iter()
+        .filter(|e| {
+            values
+                .iter()
+                .any(|(n, _)| e.starts_with(&format!("{n} = ")))
+        })
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "the deployment sets values the host refuses: {wrong:#?}"
+    );
+    // What the host cannot build from these settings (a credential kind it
+    // does not support yet) is not a template error; say it, don't hide it.
+    for e in errors.iter().filter(|e| !wrong.contains(e)) {
+        eprintln!("note: config check with the deployed settings: {e}");
+    }
+    let warnings = report["warnings"].as_array().expect("warnings");
+    assert!(
+        warnings.is_empty(),
+        "the deployment's settings draw warnings: {warnings:#?}"
+    );
+}
+
 /// Metric names a KQL query filters on: `metric == 'x'` and `metric in ('x', 'y')`.
 fn queried_metrics(kql: &str) -> Vec<String> {
     let mut names = Vec::new();
@@ -307,7 +440,7 @@ fn the_workbook_queries_only_metrics_the_host_logs_or_pending_ones() {
 fn functions_fixture(dir: &Path, host_json: &str) {
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(dir.join("host.json"), host_json).unwrap();
-    for name in ["audit-logs", "message-traces"] {
+    for name in ["fetchAuditLogs", "fetchMessageTraces"] {
         std::fs::create_dir_all(dir.join(name)).unwrap();
         std::fs::write(
             dir.join(name).join("function.json"),
@@ -360,9 +493,9 @@ fn the_package_script_assembles_binary_host_json_and_functions() {
     assert_eq!(
         files,
         [
-            "audit-logs/function.json",
+            "fetchAuditLogs/function.json",
+            "fetchMessageTraces/function.json",
             "host.json",
-            "message-traces/function.json",
             "o365-host",
             "package.txt"
         ],
@@ -383,10 +516,59 @@ fn the_package_script_assembles_binary_host_json_and_functions() {
     assert!(String::from_utf8_lossy(&keys.stdout).contains("EventHub__fullyQualifiedNamespace"));
     let info = std::fs::read_to_string(out.join("package.txt")).unwrap();
     assert!(
-        info.contains("functions=audit-logs,message-traces"),
+        info.contains("functions=fetchAuditLogs,fetchMessageTraces"),
         "{info}"
     );
     assert!(info.contains("glibc_needed=2."), "{info}");
+}
+
+/// The repository's own Functions project (written with the custom
+/// handler, `functions/`), when this checkout has it: it packages, and it
+/// has one timer function per source schedule the templates set. On a
+/// checkout without `functions/` only the fixture above is packaged.
+#[test]
+fn the_repository_functions_project_packages_when_present() {
+    let functions = repo().join("functions");
+    if !functions.join("host.json").exists() {
+        eprintln!("note: no functions/host.json in this checkout; only the fixture was packaged");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("package");
+    let result = package(
+        &[
+            "--binary",
+            HOST,
+            "--functions",
+            functions.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let schedules: String = walk(&out)
+        .iter()
+        .filter(|p| p.ends_with("function.json"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    for setting in [
+        "AUDIT_LOGS_INDEXER_SCHEDULE",
+        "MESSAGE_TRACES_INDEXER_SCHEDULE",
+    ] {
+        assert!(
+            function_app_settings().iter().any(|s| s == setting),
+            "the templates do not set {setting}"
+        );
+        assert!(
+            schedules.contains(&format!("%{setting}%")),
+            "no packaged function.json runs on %{setting}%"
+        );
+    }
 }
 
 /// A Functions project the script must refuse: (case, host.json or none,

@@ -8,6 +8,9 @@ param name string
 param location string
 param tags object = {}
 
+@description('Purge protection: a deleted vault cannot be purged for 90 days (production). Off by default so `azd down --purge` can remove a trial deployment; once on it cannot be turned off.')
+param purgeProtection bool = false
+
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: name
   location: location
@@ -18,7 +21,8 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
     enableRbacAuthorization: true
     enableSoftDelete: true
     softDeleteRetentionInDays: 90
-    enablePurgeProtection: true
+    // The API refuses `false`: leave the property out to keep it off.
+    enablePurgeProtection: purgeProtection ? true : null
     publicNetworkAccess: 'Enabled'
   }
 }

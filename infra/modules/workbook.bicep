@@ -17,7 +17,8 @@ resource workbook 'Microsoft.Insights/workbooks@2022-04-01' = {
   properties: {
     displayName: displayName
     category: 'workbook'
-    sourceId: appInsightsId
+    // Lower case: the resource's Workbooks gallery matches on it.
+    sourceId: toLower(appInsightsId)
     serializedData: replace(loadTextContent('../workbook/o365.workbook.json'), '__APP_INSIGHTS_ID__', appInsightsId)
   }
 }
