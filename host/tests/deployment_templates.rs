@@ -2,9 +2,11 @@
 //! the Bicep sets is one the host reads (`o365-host config keys`, the real
 //! binary) or one Azure Functions itself needs, the settings the host needs
 //! in Azure are there and none is a secret, every parameter of `main.bicep`
-//! is fed by `main.parameters.json`, the workbook queries only metrics the
-//! host logs (or a short list still to come), and `infra/hooks/package.sh`
-//! assembles the layout Functions expects and refuses what would not run.
+//! is fed by `main.parameters.json`, every value the templates give passes
+//! the host's own `config check`, the workbook queries only metrics the host
+//! logs (or a short list still to come) in the shape the host's JSON log
+//! lines have, and `infra/hooks/package.sh` assembles the layout Functions
+//! expects and refuses what would not run.
 //!
 //! What this does not prove: that Azure accepts the templates (the Bicep CLI
 //! is not installed here; run `az bicep build --file infra/main.bicep`), or
@@ -433,6 +435,48 @@ fn the_workbook_queries_only_metrics_the_host_logs_or_pending_ones() {
              docs/deploy.md's list of metrics still to come"
         );
     }
+}
+
+/// What the workbook's KQL assumes of a log line, checked on the real
+/// host's JSON logs (`--log-format json demo`, the embedded simulator): a
+/// metric line carries `fields.metric`, a numeric `fields.value`, and
+/// `fields.tenant` and `fields.source`, which the workbook filters on.
+#[test]
+fn the_hosts_json_log_lines_carry_what_the_workbook_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-component-cache");
+    let out = Command::new(HOST)
+        .args(["--log-format", "json", "demo"])
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("O365_COMPONENT_CACHE_DIR", cache)
+        .output()
+        .expect("o365-host runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "demo failed: {stderr}");
+    let mut metrics = 0;
+    // `demo` also prints progress for people; the log lines are the JSON ones.
+    for line in stderr.lines().filter(|l| l.starts_with('{')) {
+        let json: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("a log line that is not JSON ({e}): {line}"));
+        let fields = &json["fields"];
+        let Some(metric) = fields["metric"].as_str() else {
+            continue;
+        };
+        metrics += 1;
+        assert!(
+            fields["tenant"].is_string() && fields["source"].is_string(),
+            "{line}"
+        );
+        if metric == "lag_seconds" {
+            assert!(fields["value"].is_number(), "{line}");
+        }
+    }
+    assert!(
+        stderr.contains("\"metric\":\"lag_seconds\""),
+        "no lag line among {metrics} metric lines:\n{stderr}"
+    );
 }
 
 /// A Functions project like the custom handler's: host.json naming
