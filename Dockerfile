@@ -35,5 +35,8 @@ ENV O365_LOG_FORMAT=json \
     O365_OUTPUT_DIR=/var/lib/o365/events \
     O365_COMPONENT_CACHE_DIR=/var/lib/o365/cache
 VOLUME ["/var/lib/o365"]
+# `run` stops on SIGINT: running cycles finish and checkpoint (a second one
+# stops at once). As PID 1 it would ignore docker's default SIGTERM.
+STOPSIGNAL SIGINT
 ENTRYPOINT ["/usr/local/bin/o365-host"]
 CMD ["run"]
