@@ -126,9 +126,10 @@ async fn config_check(args: &DeploymentArgs, json: bool) -> anyhow::Result<bool>
     let names: Vec<String> = components.iter().map(|c| c.name.clone()).collect();
     let mut report = check(&settings, Some(&names));
     // What only the components can judge (their own settings, the grants):
-    // the deployment as `once` builds it, which makes no network call.
+    // the deployment as `once` builds it, without reading credentials (no
+    // network call; `once` reads them at start and says what is wrong).
     if report.errors.is_empty()
-        && let Err(e) = Deployment::build_with(args, settings.clone()).await
+        && let Err(e) = Deployment::build_offline(args, settings.clone()).await
     {
         report.errors.push(crate::settings::check::Problem::new(
             "(components)",

@@ -221,6 +221,26 @@ impl Deployment {
         args: &DeploymentArgs,
         settings: SettingsSource,
     ) -> anyhow::Result<Self> {
+        Self::assemble(args, settings, Network::Connect).await
+    }
+
+    /// Builds everything that needs no network (settings, components, their
+    /// grants): what `config check` judges. A deployment built this way has
+    /// no credentials (reading a certificate from Key Vault is a network
+    /// call) and keeps checkpoints locally (Blob storage is not touched):
+    /// it is for judging, not for running.
+    pub async fn build_offline(
+        args: &DeploymentArgs,
+        settings: SettingsSource,
+    ) -> anyhow::Result<Self> {
+        Self::assemble(args, settings, Network::Offline).await
+    }
+
+    async fn assemble(
+        args: &DeploymentArgs,
+        settings: SettingsSource,
+        network_use: Network,
+    ) -> anyhow::Result<Self> {
         let (settings, tenants) = checked_settings(args, settings)?;
         let runtime = Runtime::new(args.runtime.config()?)?;
         let network = args.network.config()?;
@@ -246,10 +266,14 @@ impl Deployment {
                 Some(key) => e.context(format!("tenant {key}")),
                 None => e,
             };
-            let provider =
-                provider_from_settings(&view, cloud, client.clone(), &network.extra_ca_pems)
-                    .await
-                    .map_err(in_tenant)?;
+            let provider: Arc<dyn crate::tokens::TokenProvider> = match network_use {
+                Network::Connect => {
+                    provider_from_settings(&view, cloud, client.clone(), &network.extra_ca_pems)
+                        .await
+                        .map_err(in_tenant)?
+                }
+                Network::Offline => Arc::new(crate::tokens::NoTokens),
+            };
             tokens.insert(&id, provider);
             for known in wanted_sources(args, &view)? {
                 let component = components
@@ -268,7 +292,10 @@ impl Deployment {
             }
         }
         let gate = Arc::new(Gate::new(transport, Arc::new(tokens)));
-        let store = store_from_settings(&settings, &args.state_dir).await?;
+        let store: Arc<dyn CheckpointStore> = match network_use {
+            Network::Connect => store_from_settings(&settings, &args.state_dir).await?,
+            Network::Offline => Arc::new(crate::checkpoint::LocalStore::new(&args.state_dir)),
+        };
         Ok(Self {
             runtime,
             sources,
@@ -333,6 +360,14 @@ impl Deployment {
             scheduled.source.name.clone()
         }
     }
+}
+
+/// Whether building a deployment may use the network: reading the app's
+/// certificate from Key Vault, creating the checkpoint container.
+#[derive(Clone, Copy)]
+enum Network {
+    Connect,
+    Offline,
 }
 
 /// The settings with the flags folded in, checked as a whole (every
