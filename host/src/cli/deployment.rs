@@ -10,7 +10,7 @@ use crate::pipeline::{CycleOptions, CycleReport, PipelineOptions, Source, run_cy
 use crate::runtime::{Runtime, SettingKind};
 use crate::schedule::{DEFAULT_SCHEDULE, Schedule};
 use crate::settings::{SettingsSource, parse_assignment};
-use crate::sink::JsonLinesSink;
+use crate::sink::SinkFactory;
 use anyhow::{Context as _, bail};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -160,6 +160,8 @@ pub struct Deployment {
     pub out_dir: PathBuf,
     /// Cycle settings.
     pub options: CycleOptions,
+    /// Event Hubs or JSON-lines files (`EventHub__fullyQualifiedNamespace`).
+    pub sinks: SinkFactory,
 }
 
 impl Deployment {
@@ -224,6 +226,7 @@ impl Deployment {
             gate,
             store: LocalStore::new(&args.state_dir),
             tenant,
+            sinks: SinkFactory::from_settings(&settings, args.out_dir.clone())?,
             out_dir: args.out_dir.clone(),
             options: CycleOptions {
                 pipeline: PipelineOptions {
@@ -238,17 +241,14 @@ impl Deployment {
 
     /// Runs one cycle of `source` now.
     pub async fn cycle(&self, source: &Source) -> anyhow::Result<CycleReport> {
-        std::fs::create_dir_all(&self.out_dir)
-            .with_context(|| format!("creating {}", self.out_dir.display()))?;
-        let path = self.out_dir.join(format!("{}.jsonl", source.name));
-        let mut sink = JsonLinesSink::append_to(&path).await?;
+        let mut sink = self.sinks.for_source(&source.name, &self.tenant).await?;
         run_cycle(
             &self.runtime,
             source,
             &self.tenant,
             self.gate.clone(),
             &self.store,
-            &mut sink,
+            sink.as_mut(),
             &self.options,
             chrono::Utc::now().timestamp_millis(),
         )
