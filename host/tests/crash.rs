@@ -2,8 +2,11 @@
 //! catch-up and restarted each time, it ends with every event of the
 //! simulator's ground truth published (duplicates are counted, never
 //! losses); two processes started together on the same state do not corrupt
-//! it or lose anything.
+//! it or lose anything. The same runs publish to Event Hubs too: to the
+//! test AMQP broker (`tests/amqp-broker`) running in this process, through
+//! the real producer in the killed child.
 
+use amqp_broker::Broker;
 use chrono::{DateTime, Duration as ChronoDuration, SecondsFormat, Utc};
 use o365_simulator::{
     DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TENANT, Simulator, SimulatorConfig,
@@ -44,6 +47,8 @@ struct Setup {
     dir: tempfile::TempDir,
     start: DateTime<Utc>,
     kind: Kind,
+    /// Where events go when set: Event Hubs (the test broker), else files.
+    broker: Option<Broker>,
 }
 
 impl Setup {
@@ -76,12 +81,39 @@ impl Setup {
             dir,
             start,
             kind,
+            broker: None,
         }
+    }
+
+    /// The same, publishing to Event Hubs on a test broker.
+    async fn with_event_hubs(kind: Kind, days: i64, latency_ms: u64) -> Self {
+        let mut setup = Self::new(kind, days, latency_ms).await;
+        setup.broker = Some(Broker::start().await.unwrap());
+        setup
+    }
+
+    /// The high-water mark, if a checkpoint was written.
+    fn checkpoint_mark(&self) -> Option<DateTime<Utc>> {
+        let path = self
+            .dir
+            .path()
+            .join(format!("state/{}/{DEFAULT_TENANT}.json", self.kind.name()));
+        path.exists().then(|| self.high_water_mark())
     }
 
     fn spawn_once(&self) -> Child {
         let api = self.sim.url();
-        Command::new(HOST)
+        let mut command = Command::new(HOST);
+        if let Some(broker) = &self.broker {
+            command
+                .env(
+                    "EventHub__fullyQualifiedNamespace",
+                    "test.servicebus.windows.net",
+                )
+                .env("O365_EVENT_HUBS_ENDPOINT", broker.endpoint())
+                .env("O365_EVENT_HUBS_SEND_ATTEMPTS", "2");
+        }
+        command
             .args(["once", "--api", &api, "--authority", &api])
             .args(["--tenant", DEFAULT_TENANT, "--client-id", DEFAULT_CLIENT_ID])
             .args(["--client-secret", DEFAULT_CLIENT_SECRET])
@@ -128,10 +160,19 @@ impl Setup {
     /// event id), so a row lost behind another row of its message shows.
     fn published(&self) -> BTreeMap<String, usize> {
         let mut counts = BTreeMap::new();
-        for line in std::fs::read_to_string(self.events())
-            .unwrap_or_default()
-            .lines()
-        {
+        let lines: Vec<String> = match &self.broker {
+            Some(broker) => broker
+                .received()
+                .into_iter()
+                .map(|r| String::from_utf8(r.body).expect("bodies are UTF-8 JSON"))
+                .collect(),
+            None => std::fs::read_to_string(self.events())
+                .unwrap_or_default()
+                .lines()
+                .map(str::to_string)
+                .collect(),
+        };
+        for line in &lines {
             let v: serde_json::Value =
                 serde_json::from_str(line).expect("every line is whole JSON");
             let key = match self.kind {
@@ -208,8 +249,18 @@ async fn message_traces_killed_at_many_points_and_restarted_lose_nothing() {
     killed_at_many_points_and_restarted_loses_nothing(Kind::MessageTrace, 3).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_to_event_hubs_killed_at_many_points_and_restarted_loses_nothing() {
+    let setup = Setup::with_event_hubs(Kind::Audit, 2, 2).await;
+    killed_and_restarted_loses_nothing(setup).await;
+}
+
 async fn killed_at_many_points_and_restarted_loses_nothing(kind: Kind, days: i64) {
-    let setup = Setup::new(kind, days, 2).await;
+    killed_and_restarted_loses_nothing(Setup::new(kind, days, 2).await).await;
+}
+
+async fn killed_and_restarted_loses_nothing(setup: Setup) {
+    let kind = setup.kind;
     // Warm the compile cache so that every kill lands in the catch-up.
     let warm = finish(
         Command::new(HOST)
@@ -286,8 +337,13 @@ async fn killed_at_many_points_and_restarted_loses_nothing(kind: Kind, days: i64
     );
     let duplicates: usize = published.values().map(|n| n - 1).sum();
     eprintln!(
-        "{}: {kills} kills; {} events, {duplicates} duplicates ({:.2}%)",
+        "{}{}: {kills} kills; {} events, {duplicates} duplicates ({:.2}%)",
         kind.name(),
+        if setup.broker.is_some() {
+            " to Event Hubs"
+        } else {
+            ""
+        },
         truth.len(),
         duplicates as f64 * 100.0 / truth.len() as f64
     );
@@ -321,4 +377,45 @@ async fn two_processes_at_once_neither_lose_nor_corrupt() {
     );
     let duplicates: usize = published.values().map(|n| n - 1).sum();
     assert_eq!(duplicates, 0, "both processes published the same events");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusing_event_hub_holds_the_checkpoint_and_the_next_cycle_publishes_everything() {
+    let setup = Setup::with_event_hubs(Kind::Audit, 1, 1).await;
+    let broker = setup.broker.as_ref().unwrap();
+    broker.reject_next(usize::MAX);
+    let refused = finish(setup.spawn_once()).await;
+    assert!(
+        !refused.status.success(),
+        "a cycle whose events were refused reports failure"
+    );
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("refused"), "{stderr}");
+    assert!(broker.received().is_empty());
+    assert!(broker.rejected_transfers() >= 2);
+    // The checkpoint did not move past anything (none written, or still at the start).
+    if let Some(mark) = setup.checkpoint_mark() {
+        assert!(
+            mark <= setup.start + ChronoDuration::seconds(1),
+            "moved to {mark}"
+        );
+    }
+
+    broker.reject_next(0);
+    let healthy = finish(setup.spawn_once()).await;
+    assert!(
+        healthy.status.success(),
+        "{}",
+        String::from_utf8_lossy(&healthy.stderr)
+    );
+    let until = setup.high_water_mark();
+    assert!(until > Utc::now() - ChronoDuration::minutes(20));
+    let published = setup.published();
+    let truth = setup.truth(until);
+    assert!(!truth.is_empty());
+    let missing = truth
+        .iter()
+        .filter(|id| !published.contains_key(*id))
+        .count();
+    assert_eq!(missing, 0, "{missing} of {} events missing", truth.len());
 }
