@@ -16,8 +16,9 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::net::TcpStream;
 
-/// The `$cbs` reply link of a session, once the client attached it.
-pub(crate) type ReplyLink = Arc<tokio::sync::Mutex<Option<Sender>>>;
+/// The reply links of a session (`$cbs`, `$management`), by node address,
+/// once the client attached them.
+pub(crate) type ReplyLinks = Arc<tokio::sync::Mutex<std::collections::HashMap<String, Sender>>>;
 
 /// Serves one TCP connection until the client closes it or a fault drops it.
 pub(crate) async fn serve(
@@ -49,19 +50,31 @@ async fn serve_session(
     let links = LinkAcceptor::builder()
         .max_message_size(state.max_message_size.load(Ordering::SeqCst))
         .build();
-    let reply: ReplyLink = Default::default();
+    let replies: ReplyLinks = Default::default();
     while let Ok(link) = links.accept(&mut session).await {
         match link {
-            // The client's receiving end of `$cbs` (or `$management`).
-            LinkEndpoint::Sender(sender) => *reply.lock().await = Some(sender),
+            // The client's receiving end of `$cbs` or `$management`.
+            LinkEndpoint::Sender(sender) => {
+                let node = sender
+                    .source()
+                    .as_ref()
+                    .and_then(|s| s.address.clone())
+                    .unwrap_or_default();
+                replies.lock().await.insert(node, sender);
+            }
             LinkEndpoint::Receiver(receiver) => {
                 let address = receiver
                     .target()
                     .as_ref()
                     .and_then(|t| t.address.clone())
                     .unwrap_or_default();
-                if address == "$cbs" {
-                    tokio::spawn(crate::cbs::serve(receiver, reply.clone(), state.clone()));
+                if address == "$cbs" || address == "$management" {
+                    tokio::spawn(crate::cbs::serve(
+                        receiver,
+                        address,
+                        replies.clone(),
+                        state.clone(),
+                    ));
                 } else {
                     let (hub, partition) = parse_target(&address);
                     tokio::spawn(serve_hub_link(

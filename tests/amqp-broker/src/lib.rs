@@ -11,7 +11,8 @@
 //! transfers with an error condition, delay dispositions, drop the TCP
 //! connection when the next transfer arrives (without settling it), refuse
 //! CBS tokens. It does not implement TLS, real authorization, quotas,
-//! throttling by rate, partitions' ownership or `$management` requests.
+//! throttling by rate or partition ownership; `$management` answers only the
+//! READ of a hub's and a partition's properties.
 
 mod cbs;
 mod connection;
