@@ -170,3 +170,45 @@ pub fn loss_reported(source: &str, tenant: &str, counter: &str, value: u64) {
         "DATA LOSS reported by the component: {counter} = {value}"
     );
 }
+
+/// An Event Hubs batch failed and is sent again (after a pause, on a fresh
+/// connection).
+pub fn send_retried(source: &str, tenant: &str, hub: &str, attempt: u32, error: &anyhow::Error) {
+    add(
+        "send_retries",
+        &[("source", source), ("tenant", tenant)],
+        1.0,
+        false,
+    );
+    tracing::warn!(
+        source,
+        tenant,
+        hub,
+        attempt,
+        metric = "send_retries",
+        value = 1,
+        "sending a batch to Event Hubs failed, retrying: {error:#}"
+    );
+}
+
+/// An event larger than one Event Hubs message was published truncated
+/// (its envelope kept, its record cut, marked `truncated`).
+pub fn event_truncated(source: &str, tenant: &str, id: &str, original: usize, published: usize) {
+    add(
+        "events_truncated",
+        &[("source", source), ("tenant", tenant)],
+        1.0,
+        false,
+    );
+    tracing::warn!(
+        source,
+        tenant,
+        id,
+        original_bytes = original,
+        published_bytes = published,
+        metric = "events_truncated",
+        value = 1,
+        "event {id} ({original} bytes) is larger than one Event Hubs message: published truncated \
+         to {published} bytes with `truncated` (original size and SHA-256)"
+    );
+}

@@ -251,13 +251,13 @@ async fn a_tenant_with_a_revoked_secret_fails_alone() {
     assert!(stderr.contains("a audit: complete"), "{stderr}");
     assert!(stderr.contains("b audit: "), "{stderr}");
     assert!(!stderr.contains("b audit: complete"), "{stderr}");
-    let a = tenants_of(&dir.path().join("events/a.audit.jsonl"));
+    let a = tenants_of(&dir.path().join("events/a/audit.jsonl"));
     assert!(!a.is_empty());
     assert!(
         a.iter().all(|t| t == &format!("\"{TENANT_A}\"")),
         "a foreign event in a's file"
     );
-    assert!(tenants_of(&dir.path().join("events/b.audit.jsonl")).is_empty());
+    assert!(tenants_of(&dir.path().join("events/b/audit.jsonl")).is_empty());
     assert!(dir.path().join("state").read_dir().unwrap().count() > 0);
 }
 
@@ -283,6 +283,6 @@ async fn a_throttled_tenant_does_not_hold_the_others() {
     let a = stderr.find("a audit: complete").expect(&stderr);
     let b = stderr.find("b audit: complete").expect(&stderr);
     assert!(a < b, "a waited for b:\n{stderr}");
-    let b_events = tenants_of(&dir.path().join("events/b.audit.jsonl"));
+    let b_events = tenants_of(&dir.path().join("events/b/audit.jsonl"));
     assert!(b_events.iter().all(|t| t == &format!("\"{TENANT_B}\"")) && !b_events.is_empty());
 }

@@ -3,8 +3,11 @@
 //! simulator's ground truth published (duplicates are counted, never
 //! losses); two processes started together on the same state do not corrupt
 //! it or lose anything. Each runs with checkpoints in a local directory and
-//! in Blob storage (Azurite, through `AzureWebJobsStorage`).
+//! in Blob storage (Azurite, through `AzureWebJobsStorage`). The same runs
+//! publish to Event Hubs too: to the test AMQP broker (`tests/amqp-broker`)
+//! running in this process, through the real producer in the killed child.
 
+use amqp_broker::Broker;
 use chrono::{DateTime, Duration as ChronoDuration, SecondsFormat, Utc};
 use o365_host::checkpoint::{BlobAccount, BlobStore, CheckpointStore};
 use o365_simulator::{
@@ -65,6 +68,8 @@ struct Setup {
     start: DateTime<Utc>,
     kind: Kind,
     blob: Option<Blob>,
+    /// Where events go when set: Event Hubs (the test broker), else files.
+    broker: Option<Broker>,
 }
 
 impl Setup {
@@ -117,7 +122,16 @@ impl Setup {
             start,
             kind,
             blob,
+            broker: None,
         }
+    }
+
+    /// The same with local checkpoints, publishing to Event Hubs on a test
+    /// broker.
+    async fn with_event_hubs(kind: Kind, days: i64, latency_ms: u64) -> Self {
+        let mut setup = Self::new(kind, Store::Local, days, latency_ms).await;
+        setup.broker = Some(Broker::start().await.unwrap());
+        setup
     }
 
     /// Waits until no host holds the lease (a killed host's lapses within
@@ -151,6 +165,15 @@ impl Setup {
                 .env("O365_CHECKPOINT_LEASE", BLOB_LEASE);
         } else {
             command.env_remove("AzureWebJobsStorage");
+        }
+        if let Some(broker) = &self.broker {
+            command
+                .env(
+                    "EventHub__fullyQualifiedNamespace",
+                    "test.servicebus.windows.net",
+                )
+                .env("O365_EVENT_HUBS_ENDPOINT", broker.endpoint())
+                .env("O365_EVENT_HUBS_SEND_ATTEMPTS", "2");
         }
         command
             .args(["once", "--api", &api, "--authority", &api])
@@ -213,10 +236,19 @@ impl Setup {
     /// event id), so a row lost behind another row of its message shows.
     fn published(&self) -> BTreeMap<String, usize> {
         let mut counts = BTreeMap::new();
-        for line in std::fs::read_to_string(self.events())
-            .unwrap_or_default()
-            .lines()
-        {
+        let lines: Vec<String> = match &self.broker {
+            Some(broker) => broker
+                .received()
+                .into_iter()
+                .map(|r| String::from_utf8(r.body).expect("bodies are UTF-8 JSON"))
+                .collect(),
+            None => std::fs::read_to_string(self.events())
+                .unwrap_or_default()
+                .lines()
+                .map(str::to_string)
+                .collect(),
+        };
+        for line in &lines {
             let v: serde_json::Value =
                 serde_json::from_str(line).expect("every line is whole JSON");
             let key = match self.kind {
@@ -301,11 +333,22 @@ async fn audit_on_blob_killed_at_many_points_and_restarted_loses_nothing() {
     killed_at_many_points_and_restarted_loses_nothing(Kind::Audit, Store::Blob, 3).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_to_event_hubs_killed_at_many_points_and_restarted_loses_nothing() {
+    let setup = Setup::with_event_hubs(Kind::Audit, 2, 2).await;
+    killed_and_restarted_loses_nothing(setup, Store::Local).await;
+}
+
 async fn killed_at_many_points_and_restarted_loses_nothing(kind: Kind, store: Store, days: i64) {
     // On Blob, fewer runs (each kill costs a lease lapse), so each run is
     // made longer with slower API answers, and the kills land in it.
     let latency_ms = if store == Store::Blob { 40 } else { 2 };
-    let setup = Setup::new(kind, store, days, latency_ms).await;
+    killed_and_restarted_loses_nothing(Setup::new(kind, store, days, latency_ms).await, store)
+        .await;
+}
+
+async fn killed_and_restarted_loses_nothing(setup: Setup, store: Store) {
+    let kind = setup.kind;
     // Warm the compile cache so that every kill lands in the catch-up.
     let warm = finish(
         Command::new(HOST)
@@ -391,8 +434,13 @@ async fn killed_at_many_points_and_restarted_loses_nothing(kind: Kind, store: St
     let duplicates: usize = published.values().map(|n| n - 1).sum();
     let last = setup.checkpoint().await;
     eprintln!(
-        "{}: {kills} kills; {} events, {duplicates} duplicates ({:.2}%); checkpoint versions after each kill {versions:?}, journal segment {} at the end",
+        "{}{}: {kills} kills; {} events, {duplicates} duplicates ({:.2}%); checkpoint versions after each kill {versions:?}, journal segment {} at the end",
         kind.name(),
+        if setup.broker.is_some() {
+            " to Event Hubs"
+        } else {
+            ""
+        },
         truth.len(),
         duplicates as f64 * 100.0 / truth.len() as f64,
         last.journal.segment
@@ -511,4 +559,46 @@ async fn blob_a_host_paused_past_its_lease_cannot_overwrite_the_next_holder() {
         "paused at version {at_pause}, taken over to {}; {duplicates} duplicates",
         taken_over.version
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusing_event_hub_holds_the_checkpoint_and_the_next_cycle_publishes_everything() {
+    let setup = Setup::with_event_hubs(Kind::Audit, 1, 1).await;
+    let broker = setup.broker.as_ref().unwrap();
+    broker.reject_next(usize::MAX);
+    let refused = finish(setup.spawn_once()).await;
+    assert!(
+        !refused.status.success(),
+        "a cycle whose events were refused reports failure"
+    );
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("refused"), "{stderr}");
+    assert!(broker.received().is_empty());
+    assert!(broker.rejected_transfers() >= 2);
+    // The checkpoint did not move past anything (none written, or still at the start).
+    if let Some(checkpoint) = setup.try_checkpoint().await {
+        let mark = DateTime::from_timestamp_millis(checkpoint.high_water_mark).unwrap();
+        assert!(
+            mark <= setup.start + ChronoDuration::seconds(1),
+            "moved to {mark}"
+        );
+    }
+
+    broker.reject_next(0);
+    let healthy = finish(setup.spawn_once()).await;
+    assert!(
+        healthy.status.success(),
+        "{}",
+        String::from_utf8_lossy(&healthy.stderr)
+    );
+    let until = setup.high_water_mark().await;
+    assert!(until > Utc::now() - ChronoDuration::minutes(20));
+    let published = setup.published();
+    let truth = setup.truth(until);
+    assert!(!truth.is_empty());
+    let missing = truth
+        .iter()
+        .filter(|id| !published.contains_key(*id))
+        .count();
+    assert_eq!(missing, 0, "{missing} of {} events missing", truth.len());
 }

@@ -12,7 +12,7 @@ use crate::schedule::{DEFAULT_SCHEDULE, Schedule};
 use crate::settings::check::check;
 use crate::settings::tenants::{TENANTS_SETTING, TenantSettings};
 use crate::settings::{Origin, SettingsSource, parse_assignment};
-use crate::sink::JsonLinesSink;
+use crate::sink::SinkFactory;
 use crate::tokens::{TenantTokens, provider_from_settings};
 use anyhow::{Context as _, bail};
 use std::collections::BTreeMap;
@@ -182,6 +182,9 @@ impl TenantRef {
 pub struct ScheduledSource {
     /// The tenant.
     pub tenant: TenantRef,
+    /// Where the tenant's events go: its hubs, or its JSON-lines files
+    /// (`<out>/<key>/` when the deployment has several tenants).
+    pub sinks: Arc<SinkFactory>,
     /// The source, configured with the tenant's settings.
     pub source: Source,
     /// When its cycles run.
@@ -275,6 +278,11 @@ impl Deployment {
                 Network::Offline => Arc::new(crate::tokens::NoTokens),
             };
             tokens.insert(&id, provider);
+            let out_dir = match &tenant.key {
+                None => args.out_dir.clone(),
+                Some(key) => args.out_dir.join(key),
+            };
+            let sinks = Arc::new(SinkFactory::from_settings(&view, out_dir).map_err(in_tenant)?);
             for known in wanted_sources(args, &view)? {
                 let component = components
                     .load(&runtime, known, &view)
@@ -286,6 +294,7 @@ impl Deployment {
                         .map_err(in_tenant)?;
                 sources.push(ScheduledSource {
                     tenant: tenant_ref.clone(),
+                    sinks: sinks.clone(),
                     source,
                     schedule,
                 });
@@ -331,20 +340,14 @@ impl Deployment {
         let tenant = &scheduled.tenant;
         let mut options = self.options.clone();
         options.pipeline.deadline = deadline;
-        std::fs::create_dir_all(&self.out_dir)
-            .with_context(|| format!("creating {}", self.out_dir.display()))?;
-        let file = match &tenant.key {
-            None => format!("{}.jsonl", source.name),
-            Some(key) => format!("{key}.{}.jsonl", source.name),
-        };
-        let mut sink = JsonLinesSink::append_to(&self.out_dir.join(file)).await?;
+        let mut sink = scheduled.sinks.for_source(&source.name, &tenant.id).await?;
         run_cycle(
             &self.runtime,
             source,
             &tenant.id,
             self.gate.clone(),
             self.store.as_ref(),
-            &mut sink,
+            sink.as_mut(),
             &options,
             chrono::Utc::now().timestamp_millis(),
         )

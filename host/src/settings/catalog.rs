@@ -138,7 +138,9 @@ pub const SETTINGS: &[SettingSpec] = &[
     spec("O365_EVENT_HUBS_ENDPOINT", Host, Url, None, "a custom AMQP endpoint for Event Hubs (private link, test broker)"),
     spec("AUDIT_LOGS_EVENT_HUB_NAME", Tenant, HubName, Some("securityevents"), "the hub audit events go to"),
     spec("MESSAGE_TRACES_EVENT_HUB_NAME", Tenant, HubName, Some("securityevents"), "the hub message-trace events go to"),
-    spec("O365_EVENT_HUB_PARTITION_KEY", Host, Text, None, "how events are spread over partitions"),
+    spec("O365_EVENT_HUB_PARTITION_KEY", Host, OneOf(&["none", "tenant", "kind"]), Some("none"), "how events are spread over partitions: none (Event Hubs spreads them), tenant or kind"),
+    spec("O365_EVENT_HUBS_SEND_ATTEMPTS", Host, Count { min: 1, max: 100 }, Some("5"), "tries per batch before a cycle fails and keeps its checkpoint"),
+    spec("O365_EVENT_HUBS_MAX_EVENT_BYTES", Host, Count { min: 65_536, max: 104_857_600 }, Some("1048576"), "the largest message the hub takes; larger events are published truncated and marked"),
     // Sandbox, network, logs, Functions.
     spec("O365_COMPONENT_MEMORY_MB", Host, Count { min: 16, max: 4096 }, Some("512"), "memory one component call may use, MiB"),
     spec("O365_COMPONENT_DEADLINE", Host, Duration, Some("5m"), "time one component call may take"),

@@ -5,8 +5,12 @@
 //! work items: the pipeline flushes before every checkpoint write, not after
 //! every item.
 
+pub mod eventhubs;
+mod factory;
 mod jsonl;
 
+pub use eventhubs::EventHubsSink;
+pub use factory::SinkFactory;
 pub use jsonl::JsonLinesSink;
 
 use crate::runtime::Event;
