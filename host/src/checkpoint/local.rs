@@ -479,44 +479,9 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn round_trip_and_conditional_write() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = LocalStore::new(dir.path());
-        assert_eq!(store.load("audit", "t1").await.unwrap(), None);
-
-        let mut mine = Checkpoint::starting_at(1000);
-        mine.memory.remember_key("blob-0", DAY);
-        store.save("audit", "t1", &mut mine).await.unwrap();
-        assert_eq!(mine.version, 1);
-        let mut theirs = store.load("audit", "t1").await.unwrap().unwrap();
-        assert_eq!(theirs, mine);
-
-        theirs.high_water_mark = 2000;
-        theirs.memory.remember_key("theirs", DAY);
-        store.save("audit", "t1", &mut theirs).await.unwrap();
-        // `mine` is now stale: its write is refused, journal included, and
-        // the stored one stays.
-        mine.high_water_mark = 5000;
-        mine.memory.remember_key("mine", DAY);
-        let err = store.save("audit", "t1", &mut mine).await.unwrap_err();
-        assert!(
-            matches!(
-                err,
-                CheckpointError::Conflict {
-                    expected: 1,
-                    found: 2,
-                    ..
-                }
-            ),
-            "{err}"
-        );
-        let stored = store.load("audit", "t1").await.unwrap().unwrap();
-        assert_eq!(stored.high_water_mark, 2000);
-        assert!(stored.memory.knows_key("theirs", 0));
-        assert!(!stored.memory.knows_key("mine", 0));
-        assert_eq!(stored, theirs);
-    }
+    // The round trip and the refused stale write are in the suite both
+    // stores run (host/tests/checkpoint_stores.rs); what follows is the
+    // local layout's own.
 
     #[test]
     fn saves_append_to_the_journal_and_the_head_commits_its_length() {
