@@ -155,7 +155,19 @@ impl Invoke for SourceFunction {
                 return finish(self.function, false, logs, Vec::new());
             }
         };
+        let started = Instant::now();
         let runs = run_source_invocation(deployment, source, deadline).await;
+        let tenants: Vec<String> = deployment
+            .sources
+            .iter()
+            .filter(|scheduled| scheduled.source.name == source)
+            .map(|scheduled| scheduled.tenant.id.clone())
+            .collect();
+        crate::telemetry::cycle::invocation_finished(
+            source,
+            &tenants,
+            started.elapsed().as_secs_f64(),
+        );
         if runs.is_empty() {
             logs.push(format!(
                 "{source}: not run, O365_SOURCES does not include it; nothing to do"

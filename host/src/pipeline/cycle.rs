@@ -135,10 +135,21 @@ pub async fn run_cycle(
         report.skipped_busy = true;
         return Ok(report);
     };
+    let component = &source.component;
+    telemetry::cycle::component_version(
+        &source.name,
+        tenant,
+        &component.name,
+        &component.info.version,
+        &component.digest,
+    );
     let result = run_leased(
         runtime, source, tenant, gate, store, sink, options, now_ms, report, started,
     )
     .await;
+    if let Ok(report) = &result {
+        telemetry::cycle::finished(report, chrono::Utc::now().timestamp_millis());
+    }
     if !lease.is_held() {
         tracing::warn!(source = %source.name, tenant, "the lease on this tenant and source was lost during the cycle (renewals failed); the conditional checkpoint writes kept the checkpoint whole");
     }

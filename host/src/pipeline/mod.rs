@@ -15,7 +15,7 @@ mod retry;
 mod runner;
 mod window;
 
-pub use cycle::{CycleOptions, CycleReport, Source, run_cycle};
+pub use cycle::{CycleOptions, CycleReport, LOSS_COUNTER, Source, run_cycle};
 pub use deadline::Deadline;
 pub use progress::{MemoryProgress, Progress};
 pub use retry::RetryPolicy;
