@@ -25,6 +25,7 @@ pub mod functions;
 pub mod gate;
 pub mod grants;
 pub mod pipeline;
+pub mod registry;
 pub mod runtime;
 pub mod schedule;
 pub mod secrets;

@@ -527,6 +527,7 @@ mod tests {
             end: 10,
             outstanding: vec![item("blob-1"), item("blob-2")],
             failures: Default::default(),
+            planned_by: None,
         });
         store.save_blocking("audit", "t1", &mut checkpoint).unwrap();
 

@@ -106,6 +106,12 @@ pub struct SliceProgress {
     /// often and why. An item that keeps failing is set aside.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub failures: BTreeMap<String, Failure>,
+    /// sha256 of the component version that planned the slice. Another
+    /// version plans it again instead of stepping items it did not make
+    /// (`docs/components.md`, "Across versions"); absent in checkpoints
+    /// written before versions were swapped, which resume as they are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planned_by: Option<String>,
 }
 
 impl SliceProgress {

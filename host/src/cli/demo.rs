@@ -96,7 +96,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<bool> {
         complete &= report.complete;
     }
     for scheduled in &deployment.sources {
-        let file = out_dir.join(format!("{}.jsonl", scheduled.source.name));
+        let file = out_dir.join(format!("{}.jsonl", scheduled.source.name()));
         eprintln!("events:      {}", file.display());
     }
     eprintln!("checkpoints: {}", args.dir.join("state").display());

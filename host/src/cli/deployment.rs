@@ -6,7 +6,9 @@ use super::args::{NetworkArgs, RuntimeArgs, TokenArgs};
 use crate::checkpoint::{CheckpointStore, store_from_settings};
 use crate::gate::{Gate, NetworkTransport};
 use crate::grants::{Api, Cloud, Grant, GrantError, apply_api_override, apply_cloud_defaults};
-use crate::pipeline::{CycleOptions, CycleReport, PipelineOptions, Source, run_cycle};
+use crate::pipeline::{CycleOptions, CycleReport, LiveSource, PipelineOptions, Source, run_cycle};
+use crate::registry::follow::{Configure, Followed, Follower};
+use crate::registry::registry_from_settings;
 use crate::runtime::{LoadedComponent, Runtime, SettingKind};
 use crate::schedule::{DEFAULT_SCHEDULE, Schedule};
 use crate::settings::check::check;
@@ -185,8 +187,9 @@ pub struct ScheduledSource {
     /// Where the tenant's events go: its hubs, or its JSON-lines files
     /// (`<out>/<key>/` when the deployment has several tenants).
     pub sinks: Arc<SinkFactory>,
-    /// The source, configured with the tenant's settings.
-    pub source: Source,
+    /// The source, configured with the tenant's settings; its component
+    /// follows the registry (`crate::registry::follow`).
+    pub source: Arc<LiveSource>,
     /// When its cycles run.
     pub schedule: Schedule,
 }
@@ -209,6 +212,11 @@ pub struct Deployment {
     pub parallel_cycles: usize,
     /// More than one tenant: reports name the tenant.
     pub multi_tenant: bool,
+    /// Follows the component registry, if one is configured.
+    pub follower: Option<Arc<Follower>>,
+    /// How often the follower polls (`O365_COMPONENT_POLL_INTERVAL`); `None`
+    /// reads the registry only at start.
+    pub poll_interval: Option<std::time::Duration>,
 }
 
 impl Deployment {
@@ -255,6 +263,7 @@ impl Deployment {
 
         let mut components = ComponentCache::default();
         let mut sources = Vec::new();
+        let mut followed = Vec::new();
         let mut tokens = TenantTokens::default();
         for tenant in &tenants {
             let mut view = tenant.settings.clone();
@@ -292,15 +301,37 @@ impl Deployment {
                     configure(&runtime, known, component, &view, args.api.as_deref())
                         .await
                         .map_err(in_tenant)?;
+                let live = Arc::new(LiveSource::new(source));
+                followed.push(Followed {
+                    name: known.name.to_string(),
+                    tenant_id: id.clone(),
+                    tenant_key: tenant.key.clone(),
+                    live: live.clone(),
+                    pinned: view.get(known.component_setting).is_some(),
+                    configure: reconfigure(&runtime, known, &view, args.api.as_deref()),
+                });
                 sources.push(ScheduledSource {
                     tenant: tenant_ref.clone(),
                     sinks: sinks.clone(),
-                    source,
+                    source: live,
                     schedule,
                 });
             }
         }
         let gate = Arc::new(Gate::new(transport, Arc::new(tokens)));
+        let follower = match network_use {
+            Network::Connect => match registry_from_settings(&settings)? {
+                Some(registry) => {
+                    let follower = Follower::new(registry, runtime.clone(), followed);
+                    // The first cycle already runs the versions the pointers name.
+                    follower.poll().await;
+                    Some(Arc::new(follower))
+                }
+                None => None,
+            },
+            Network::Offline => None,
+        };
+        let poll_interval = poll_interval(&settings)?;
         let store: Arc<dyn CheckpointStore> = match network_use {
             Network::Connect => store_from_settings(&settings, &args.state_dir).await?,
             Network::Offline => Arc::new(crate::checkpoint::LocalStore::new(&args.state_dir)),
@@ -321,7 +352,18 @@ impl Deployment {
             },
             parallel_cycles: args.parallel_cycles.max(1) as usize,
             multi_tenant: tenants.iter().any(|t| t.key.is_some()),
+            follower,
+            poll_interval,
         })
+    }
+
+    /// Starts following the registry in the background (`run`, `serve`);
+    /// the versions read at start stay when polling is off.
+    pub fn follow_registry(&self) -> Option<tokio::task::JoinHandle<()>> {
+        let follower = self.follower.clone()?;
+        let interval = self.poll_interval?;
+        tracing::info!(registry = %follower.registry().location(), every = %crate::fmt::human_ms(interval.as_millis() as u64), "following the component registry");
+        Some(follower.spawn(interval))
     }
 
     /// Runs one cycle of `scheduled` now.
@@ -340,10 +382,13 @@ impl Deployment {
         let tenant = &scheduled.tenant;
         let mut options = self.options.clone();
         options.pipeline.deadline = deadline;
-        let mut sink = scheduled.sinks.for_source(&source.name, &tenant.id).await?;
+        let mut sink = scheduled
+            .sinks
+            .for_source(source.name(), &tenant.id)
+            .await?;
         run_cycle(
             &self.runtime,
-            source,
+            source.as_ref(),
             &tenant.id,
             self.gate.clone(),
             self.store.as_ref(),
@@ -358,9 +403,9 @@ impl Deployment {
     /// deployment has several.
     pub fn label(&self, scheduled: &ScheduledSource) -> String {
         if self.multi_tenant {
-            format!("{} {}", scheduled.tenant.label(), scheduled.source.name)
+            format!("{} {}", scheduled.tenant.label(), scheduled.source.name())
         } else {
-            scheduled.source.name.clone()
+            scheduled.source.name().to_string()
         }
     }
 }
@@ -507,6 +552,43 @@ impl ComponentCache {
         self.loaded.insert(key, component.clone());
         Ok(component)
     }
+}
+
+/// The setting of the registry's polling interval.
+pub const POLL_INTERVAL_SETTING: &str = "O365_COMPONENT_POLL_INTERVAL";
+
+/// `O365_COMPONENT_POLL_INTERVAL`: a duration (default 60 s); `0s` reads
+/// the registry only at start.
+fn poll_interval(settings: &SettingsSource) -> anyhow::Result<Option<std::time::Duration>> {
+    let text = settings
+        .get(POLL_INTERVAL_SETTING)
+        .unwrap_or_else(|| "60s".to_string());
+    let interval = crate::settings::parse_duration(&text).with_context(|| {
+        format!("{POLL_INTERVAL_SETTING} = `{text}`: give a duration such as 30s or 5m (0s: only at start)")
+    })?;
+    Ok((!interval.is_zero()).then_some(interval))
+}
+
+/// How the follower turns a registry version into this tenant's source:
+/// the same `configure` as at start, with the tenant's settings.
+fn reconfigure(
+    runtime: &Arc<Runtime>,
+    known: &'static KnownSource,
+    view: &SettingsSource,
+    api: Option<&str>,
+) -> Configure {
+    let runtime = runtime.clone();
+    let view = view.clone();
+    let api = api.map(str::to_string);
+    Arc::new(move |component| {
+        let runtime = runtime.clone();
+        let view = view.clone();
+        let api = api.clone();
+        Box::pin(async move {
+            let (source, _) = configure(&runtime, known, component, &view, api.as_deref()).await?;
+            Ok(source)
+        })
+    })
 }
 
 async fn configure(

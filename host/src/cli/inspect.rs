@@ -1,4 +1,4 @@
-//! `o365-host component inspect FILE.wasm`: what a component is, what it
+//! `o365-host component inspect FILE.wasm` (or a registry version): what a component is, what it
 //! asks for with the current settings, and what those settings grant it,
 //! marking what would be refused at load.
 
@@ -8,13 +8,14 @@ use super::harness::operator_settings;
 use crate::gate::{AllowedEndpoint, Rate};
 use crate::grants::{Grant, Refusal, limits};
 use crate::runtime::{Endpoint, Info, LoadedComponent, Runtime, SettingKind};
-use std::path::Path;
 use std::time::Duration;
 
 /// What to inspect, and with which settings.
 pub struct InspectArgs<'a> {
-    /// The `.wasm` file.
-    pub file: &'a Path,
+    /// Where the component comes from (a path, a registry version).
+    pub origin: &'a str,
+    /// The component.
+    pub wasm: &'a [u8],
     /// Sandbox limits.
     pub runtime: &'a RuntimeArgs,
     /// JSON instead of text.
@@ -54,7 +55,7 @@ impl Report<'_> {
 /// admitted as it stands.
 pub async fn inspect(args: InspectArgs<'_>) -> anyhow::Result<bool> {
     let runtime = Runtime::new(args.runtime.config()?)?;
-    let component = runtime.load_file(args.file).await?;
+    let component = runtime.load(args.origin, args.wasm).await?;
     let settings = operator_settings(args.set, args.api, &component.info)?;
     let values = settings.for_component(&component.info);
     let info = match runtime.describe(&component, &values).await? {

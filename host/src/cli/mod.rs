@@ -4,6 +4,7 @@
 mod args;
 mod bench;
 mod bench_pipeline;
+mod component;
 mod config;
 mod demo;
 mod deployment;
@@ -62,7 +63,7 @@ pub enum Command {
     Simulate(o365_simulator::SimulateArgs),
     /// Work with component files.
     #[command(subcommand)]
-    Component(ComponentCommand),
+    Component(component::ComponentCommand),
     /// Run one component over a time range and write its events as JSON lines.
     Harness(Box<harness::HarnessArgs>),
     /// Measure the runtime or the whole pipeline.
@@ -77,33 +78,6 @@ pub enum BenchCommand {
     Runtime(bench::BenchArgs),
     /// End to end against the simulator: events/s, CPU per million events, peak RSS.
     Pipeline(bench_pipeline::PipelineBenchArgs),
-}
-
-/// `o365-host component ...`
-#[derive(Subcommand, Debug)]
-pub enum ComponentCommand {
-    /// Print a component's description, the contract version it implements,
-    /// what it asks for with the current settings and what they grant it.
-    /// Exits with 1 when the host would refuse it.
-    Inspect {
-        /// The `.wasm` file.
-        file: std::path::PathBuf,
-        /// Print JSON instead of text.
-        #[arg(long)]
-        json: bool,
-        /// A setting, `NAME=VALUE` (repeatable); overrides the environment.
-        #[arg(long = "set", value_parser = crate::settings::parse_assignment)]
-        set: Vec<(String, String)>,
-        /// Base URL for every API (a simulator), as `harness --api`.
-        #[arg(long)]
-        api: Option<String>,
-        /// Judge it as this source (`audit`, `message-trace`); default: the
-        /// source named like the component.
-        #[arg(long)]
-        source: Option<String>,
-        #[command(flatten)]
-        runtime: RuntimeArgs,
-    },
 }
 
 /// Runs the command line; the process exit code.
@@ -143,24 +117,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Simulate(args) => o365_simulator::run_cli(args)
             .await
             .map(|_| ExitCode::SUCCESS),
-        Command::Component(ComponentCommand::Inspect {
-            file,
-            json,
-            set,
-            api,
-            source,
-            runtime,
-        }) => inspect::inspect(inspect::InspectArgs {
-            file: &file,
-            runtime: &runtime,
-            json,
-            set: &set,
-            api: api.as_deref(),
-            source: source.as_deref(),
-        })
-        .await
-        .map(|admitted| {
-            if admitted {
+        Command::Component(command) => component::run(command).await.map(|ok| {
+            if ok {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)

@@ -48,7 +48,7 @@ async fn report_cycle(deployment: &Deployment, scheduled: &ScheduledSource) -> b
             report.complete || report.skipped_busy
         }
         Err(e) => {
-            tracing::error!(source = %scheduled.source.name, tenant = %scheduled.tenant.label(), "cycle failed: {e:#}");
+            tracing::error!(source = %scheduled.source.name(), tenant = %scheduled.tenant.label(), "cycle failed: {e:#}");
             eprintln!("{label}: FAILED — {e:#}");
             false
         }
@@ -73,7 +73,7 @@ pub async fn run(args: &DeploymentArgs) -> anyhow::Result<()> {
         tasks.spawn(async move {
             let scheduled = &deployment.sources[index];
             while let Some(when) = scheduled.schedule.next_after(Utc::now()) {
-                tracing::info!(source = %scheduled.source.name, tenant = %scheduled.tenant.label(), at = %when, "next cycle");
+                tracing::info!(source = %scheduled.source.name(), tenant = %scheduled.tenant.label(), at = %when, "next cycle");
                 let wait = (when - Utc::now()).to_std().unwrap_or_default();
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
@@ -85,7 +85,7 @@ pub async fn run(args: &DeploymentArgs) -> anyhow::Result<()> {
                 }
                 report_cycle(&deployment, scheduled).await;
             }
-            tracing::warn!(source = %scheduled.source.name, "the schedule has no next occurrence");
+            tracing::warn!(source = %scheduled.source.name(), "the schedule has no next occurrence");
         });
     }
     tokio::select! {

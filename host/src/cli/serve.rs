@@ -112,7 +112,7 @@ pub async fn run_source_invocation(
     // closures would not be `Send` for every lifetime the handler needs.
     let mut runs: Vec<std::pin::Pin<Box<dyn Future<Output = TenantRun> + Send + '_>>> = Vec::new();
     for scheduled in &deployment.sources {
-        if scheduled.source.name == source {
+        if scheduled.source.name() == source {
             runs.push(Box::pin(async move {
                 TenantRun {
                     tenant: scheduled.tenant.label().to_string(),
@@ -160,7 +160,7 @@ impl Invoke for SourceFunction {
         let tenants: Vec<String> = deployment
             .sources
             .iter()
-            .filter(|scheduled| scheduled.source.name == source)
+            .filter(|scheduled| scheduled.source.name() == source)
             .map(|scheduled| scheduled.tenant.id.clone())
             .collect();
         crate::telemetry::cycle::invocation_finished(

@@ -137,7 +137,7 @@ async fn retry(args: &RetryArgs) -> anyhow::Result<bool> {
     let deployment = Deployment::build(&args.deployment).await?;
     let mut queued = 0;
     for scheduled in &deployment.sources {
-        let name = &scheduled.source.name;
+        let name = scheduled.source.name();
         let tenant = &scheduled.tenant.id;
         let Some(lease) = deployment.store.try_lease(name, tenant).await? else {
             bail!(

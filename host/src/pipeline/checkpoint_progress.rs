@@ -68,6 +68,11 @@ impl<'a> CheckpointProgress<'a> {
         }
     }
 
+    /// The dedup horizon of a component version adopted mid-cycle.
+    pub(super) fn set_dedup_horizon(&mut self, dedup_horizon: u64) {
+        self.dedup_horizon = i64::try_from(dedup_horizon).unwrap_or(i64::MAX);
+    }
+
     /// The cycle's `now` plus the time it has run (ms): the wall clock in
     /// production, and a consistent clock where a test sets `now`.
     pub(super) fn clock(&self) -> i64 {
@@ -187,6 +192,7 @@ mod tests {
             end: NOW - HOUR,
             outstanding: Vec::new(),
             failures: Default::default(),
+            planned_by: None,
         });
         CheckpointProgress::new(
             store,

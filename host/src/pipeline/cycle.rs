@@ -10,6 +10,7 @@
 //! credentials are never set aside, since every item would fail alike.
 
 use super::checkpoint_progress::CheckpointProgress;
+use super::live::LiveSource;
 use super::progress::Progress;
 use super::runner::{FailedItem, PipelineOptions, SliceStart, Summary, run_slice};
 use super::window::{coverage, slices};
@@ -88,6 +89,11 @@ pub struct CycleReport {
     pub source: String,
     /// The tenant.
     pub tenant: String,
+    /// The component version that ran the cycle's last slice
+    /// (`name version (sha256 prefix)`).
+    pub component: String,
+    /// Times the component was swapped for a new version during the cycle.
+    pub swaps: u32,
     /// Another instance held the lease: nothing was done.
     pub skipped_busy: bool,
     /// Everything up to `now - min-age` is published, no event kind lags
@@ -112,11 +118,12 @@ pub struct CycleReport {
     pub seconds: f64,
 }
 
-/// Runs one cycle of `source` for `tenant` at `now_ms`.
+/// Runs one cycle of `live` for `tenant` at `now_ms`, on the version of
+/// its component that is current (looked at again before each slice).
 #[allow(clippy::too_many_arguments)]
 pub async fn run_cycle(
     runtime: &Arc<Runtime>,
-    source: &Source,
+    live: &LiveSource,
     tenant: &str,
     gate: Arc<Gate>,
     store: &dyn CheckpointStore,
@@ -125,13 +132,15 @@ pub async fn run_cycle(
     now_ms: i64,
 ) -> anyhow::Result<CycleReport> {
     let started = Instant::now();
+    let source = live.current();
     let mut report = CycleReport {
         source: source.name.clone(),
         tenant: tenant.to_string(),
+        component: source.version_label(),
         ..CycleReport::default()
     };
-    let Some(lease) = store.try_lease(&source.name, tenant).await? else {
-        tracing::info!(source = %source.name, tenant, "another instance is running this source for this tenant; skipping this cycle");
+    let Some(lease) = store.try_lease(live.name(), tenant).await? else {
+        tracing::info!(source = %live.name(), tenant, "another instance is running this source for this tenant; skipping this cycle");
         report.skipped_busy = true;
         return Ok(report);
     };
@@ -144,14 +153,14 @@ pub async fn run_cycle(
         &component.digest,
     );
     let result = run_leased(
-        runtime, source, tenant, gate, store, sink, options, now_ms, report, started,
+        runtime, live, source, tenant, gate, store, sink, options, now_ms, report, started,
     )
     .await;
     if let Ok(report) = &result {
         telemetry::cycle::finished(report, chrono::Utc::now().timestamp_millis());
     }
     if !lease.is_held() {
-        tracing::warn!(source = %source.name, tenant, "the lease on this tenant and source was lost during the cycle (renewals failed); the conditional checkpoint writes kept the checkpoint whole");
+        tracing::warn!(source = %live.name(), tenant, "the lease on this tenant and source was lost during the cycle (renewals failed); the conditional checkpoint writes kept the checkpoint whole");
     }
     lease.release().await;
     result
@@ -161,7 +170,8 @@ pub async fn run_cycle(
 #[allow(clippy::too_many_arguments)]
 async fn run_leased(
     runtime: &Arc<Runtime>,
-    source: &Source,
+    live: &LiveSource,
+    source: Arc<Source>,
     tenant: &str,
     gate: Arc<Gate>,
     store: &dyn CheckpointStore,
@@ -173,7 +183,7 @@ async fn run_leased(
 ) -> anyhow::Result<CycleReport> {
     let checkpoint = match store.load(&source.name, tenant).await? {
         Some(checkpoint) => checkpoint,
-        None => first_checkpoint(store, source, tenant, now_ms, options).await?,
+        None => first_checkpoint(store, &source, tenant, now_ms, options).await?,
     };
     let call = CallContext {
         tenant: tenant.to_string(),
@@ -184,7 +194,7 @@ async fn run_leased(
     };
     let mut progress = CheckpointProgress::new(
         store,
-        &source.name,
+        live.name(),
         tenant,
         checkpoint,
         now_ms,
@@ -193,18 +203,22 @@ async fn run_leased(
     );
     let mut cycle = Cycle {
         runtime,
+        live,
         source,
-        call: &call,
+        call,
         sink,
         options,
         progress: &mut progress,
         report: &mut report,
     };
-    if cycle.run().await? {
+    let finished = cycle.run().await?;
+    if finished && cycle.report.slices_total == 0 {
         // Persist the pruned memory and state even when there was nothing to do.
-        if cycle.report.slices_total == 0 {
-            cycle.progress.save(Vec::new()).await?;
-        }
+        cycle.progress.save(Vec::new()).await?;
+    }
+    let source = cycle.source.clone();
+    report.component = source.version_label();
+    if finished {
         report.complete = progress.checkpoint.slice.is_none()
             && report.summary.failures.is_empty()
             && report.summary.lagging.is_empty()
@@ -235,8 +249,10 @@ fn finish(
 /// One cycle in progress: what every step of it shares.
 struct Cycle<'a, 'p> {
     runtime: &'a Arc<Runtime>,
-    source: &'a Source,
-    call: &'a CallContext,
+    live: &'a LiveSource,
+    /// The version running the current slice.
+    source: Arc<Source>,
+    call: CallContext,
     sink: &'a mut dyn EventSink,
     options: &'a CycleOptions,
     progress: &'a mut CheckpointProgress<'p>,
@@ -253,27 +269,78 @@ impl Cycle<'_, '_> {
 
         // A slice a previous cycle left unfinished comes first.
         if let Some(slice) = self.progress.checkpoint.slice.clone() {
-            tracing::info!(source = %self.source.name, tenant = %self.call.tenant, outstanding = slice.outstanding.len(), "resuming an unfinished slice");
-            let items = slice
-                .outstanding
-                .iter()
-                .cloned()
-                .map(WorkItem::from)
-                .collect();
             self.report.slices_total += 1;
-            if !self
-                .run_slice(slice.window(), SliceStart::Resume(items))
-                .await?
-            {
+            let start = self.resume(&slice);
+            if !self.run_slice(slice.window(), start).await? {
                 return Ok(false);
             }
         }
+        loop {
+            match self.run_new_slices().await? {
+                NewSlices::Done => return Ok(true),
+                NewSlices::Stopped => return Ok(false),
+                NewSlices::Swapped => continue,
+            }
+        }
+    }
 
-        let info = &self.source.info;
+    /// How a slice a previous cycle left unfinished goes on: its outstanding
+    /// items, or, if another version of the component planned it, planned
+    /// again by this one (items already done are skipped by key, so this
+    /// costs at most repeated reads, never a lost window).
+    fn resume(&mut self, slice: &SliceProgress) -> SliceStart {
+        let digest = &self.source.component.digest;
+        match &slice.planned_by {
+            Some(by) if by != digest => {
+                tracing::info!(source = %self.source.name, tenant = %self.call.tenant, planned_by = %short(by), now = %self.source.version_label(), "an unfinished slice was planned by another version of the component; this version plans it again");
+                let state = self.progress.checkpoint.component_state.clone();
+                if let Some(slice) = self.progress.checkpoint.slice.as_mut() {
+                    slice.outstanding.clear();
+                    slice.failures.clear();
+                    slice.planned_by = Some(digest.clone());
+                }
+                SliceStart::Plan(state)
+            }
+            _ => {
+                tracing::info!(source = %self.source.name, tenant = %self.call.tenant, outstanding = slice.outstanding.len(), "resuming an unfinished slice");
+                SliceStart::Resume(
+                    slice
+                        .outstanding
+                        .iter()
+                        .cloned()
+                        .map(WorkItem::from)
+                        .collect(),
+                )
+            }
+        }
+    }
+
+    /// Adopts the component version that is current now, if it changed;
+    /// whether it did.
+    fn adopt_current_version(&mut self) -> bool {
+        let current = self.live.current();
+        if Arc::ptr_eq(&current, &self.source) {
+            return false;
+        }
+        tracing::info!(source = %current.name, tenant = %self.call.tenant, from = %self.source.version_label(), to = %current.version_label(), "the next slice runs on the new component version");
+        self.call.settings = current.settings.clone();
+        self.call.policy = current.policy(&self.call.tenant);
+        self.progress.set_dedup_horizon(current.info.dedup_horizon);
+        self.source = current;
+        self.report.swaps += 1;
+        true
+    }
+
+    /// Plans and runs every slice from the high-water mark to `now -
+    /// min-age`, on the current version; stops early when a new version
+    /// becomes current (the caller plans the rest with it).
+    async fn run_new_slices(&mut self) -> anyhow::Result<NewSlices> {
+        self.adopt_current_version();
+        let info = self.source.info.clone();
         let plan = coverage(
             self.progress.checkpoint.high_water_mark,
             self.call.now_ms,
-            info,
+            &info,
         );
         if let Some(lost) = plan.unrecoverable {
             telemetry::unrecoverable_span(
@@ -290,9 +357,14 @@ impl Cycle<'_, '_> {
             .map(|w| slices(w, info.max_window))
             .unwrap_or_default();
         self.report.slices_total += windows.len();
-        for window in windows {
+        for (done, window) in windows.iter().enumerate() {
             if self.deadline_stops_new_work() {
-                return Ok(false);
+                return Ok(NewSlices::Stopped);
+            }
+            if done > 0 && !Arc::ptr_eq(&self.live.current(), &self.source) {
+                // The new version may cut the rest into other slices.
+                self.report.slices_total -= windows.len() - done;
+                return Ok(NewSlices::Swapped);
             }
             let state = self.progress.checkpoint.component_state.clone();
             self.progress.checkpoint.slice = Some(SliceProgress {
@@ -300,12 +372,13 @@ impl Cycle<'_, '_> {
                 end: window.end,
                 outstanding: Vec::new(),
                 failures: Default::default(),
+                planned_by: Some(self.source.component.digest.clone()),
             });
-            if !self.run_slice(window, SliceStart::Plan(state)).await? {
-                return Ok(false);
+            if !self.run_slice(*window, SliceStart::Plan(state)).await? {
+                return Ok(NewSlices::Stopped);
             }
         }
-        Ok(true)
+        Ok(NewSlices::Done)
     }
 
     /// Runs the items an operator asked to retry (they stay in the
@@ -437,7 +510,7 @@ impl Cycle<'_, '_> {
         run_slice(
             self.runtime,
             &self.source.component,
-            self.call,
+            &self.call,
             window,
             start,
             &mut *self.sink,
@@ -537,6 +610,33 @@ impl Cycle<'_, '_> {
             .find(|e| e.item.key == key)
             .map(|e| e.attempts)
             .unwrap_or(0)
+    }
+}
+
+/// How a run of new slices ended.
+enum NewSlices {
+    /// Every slice up to `now - min-age` is done.
+    Done,
+    /// A slice did not finish, or the deadline came: the cycle ends.
+    Stopped,
+    /// A new component version became current: plan the rest with it.
+    Swapped,
+}
+
+fn short(digest: &str) -> &str {
+    digest.get(..12).unwrap_or(digest)
+}
+
+impl Source {
+    /// How logs and reports name the running version:
+    /// `name version (sha256 prefix)`.
+    pub fn version_label(&self) -> String {
+        format!(
+            "{} {} ({})",
+            self.info.name,
+            self.info.version,
+            short(&self.component.digest)
+        )
     }
 }
 

@@ -10,6 +10,7 @@
 mod checkpoint_progress;
 mod cycle;
 mod deadline;
+mod live;
 mod progress;
 mod retry;
 mod runner;
@@ -17,6 +18,7 @@ mod window;
 
 pub use cycle::{CycleOptions, CycleReport, LOSS_COUNTER, Source, run_cycle};
 pub use deadline::Deadline;
+pub use live::LiveSource;
 pub use progress::{MemoryProgress, Progress};
 pub use retry::RetryPolicy;
 pub use runner::{PipelineOptions, SliceOutcome, SliceStart, Summary, run_slice};

@@ -116,10 +116,24 @@ impl Runtime {
         }
         let digest = hex::encode(Sha256::digest(wasm));
         let started = Instant::now();
-        let compiled = match &self.config.cache {
-            Some(cache) => cache.load_or_compile(&self.engine, wasm, &digest),
-            None => Component::new(&self.engine, wasm).map(|c| (c, CodeSource::Compiled)),
-        };
+        // Compiling takes seconds of CPU: off the async threads, so that a
+        // host swapping in a new version keeps its running cycles moving.
+        let (engine, cache, bytes, key) = (
+            self.engine.clone(),
+            self.config.cache.clone(),
+            wasm.to_vec(),
+            digest.clone(),
+        );
+        let compiled = tokio::task::spawn_blocking(move || match &cache {
+            Some(cache) => cache.load_or_compile(&engine, &bytes, &key),
+            None => Component::new(&engine, &bytes).map(|c| (c, CodeSource::Compiled)),
+        })
+        .await
+        .unwrap_or_else(|e| {
+            Err(wasmtime::Error::msg(format!(
+                "the compile task failed: {e}"
+            )))
+        });
         let (component, code_source) = compiled.map_err(|e| LoadError::Compile {
             origin: origin.clone(),
             message: format!("{e:#}"),

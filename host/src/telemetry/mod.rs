@@ -225,3 +225,39 @@ pub fn event_truncated(source: &str, tenant: &str, id: &str, original: usize, pu
          to {published} bytes with `truncated` (original size and SHA-256)"
     );
 }
+
+/// A new component version is live for a tenant and source.
+pub fn component_swapped(source: &str, tenant: &str, from: &str, to: &str, pointer: &str) {
+    add(
+        "component_swaps",
+        &[("source", source), ("tenant", tenant)],
+        1.0,
+        false,
+    );
+    tracing::info!(
+        source,
+        tenant,
+        metric = "component_swaps",
+        value = 1,
+        component = to,
+        "component swapped: {to} is live (was {from}), following {pointer}"
+    );
+}
+
+/// A component version a pointer names was refused; the old one keeps
+/// running.
+pub fn component_refused(source: &str, tenant: &str, wanted: &str, running: &str, why: &str) {
+    add(
+        "component_refusals",
+        &[("source", source), ("tenant", tenant)],
+        1.0,
+        false,
+    );
+    tracing::error!(
+        source,
+        tenant,
+        metric = "component_refusals",
+        value = 1,
+        "component {wanted} refused, {running} keeps running: {why}"
+    );
+}

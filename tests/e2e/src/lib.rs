@@ -199,8 +199,8 @@ pub struct Pipeline {
     pub sim: o365_simulator::Simulator,
     /// The runtime.
     pub rt: Arc<Runtime>,
-    /// The source under test.
-    pub source: o365_host::pipeline::Source,
+    /// The source under test (its component can be swapped).
+    pub source: Arc<o365_host::pipeline::LiveSource>,
     /// The gate towards the simulator.
     pub gate: Arc<Gate>,
     /// Checkpoints.
@@ -236,7 +236,7 @@ impl Pipeline {
             events: dir.path().join("events.jsonl"),
             sim,
             rt,
-            source,
+            source: Arc::new(source.into()),
             gate,
             _dir: dir,
         }
@@ -250,7 +250,7 @@ impl Pipeline {
         }
         self.store
             .save_blocking(
-                &self.source.name,
+                self.source.name(),
                 o365_simulator::DEFAULT_TENANT,
                 &mut checkpoint,
             )
@@ -286,7 +286,7 @@ impl Pipeline {
             .unwrap();
         o365_host::pipeline::run_cycle(
             &self.rt,
-            &self.source,
+            self.source.as_ref(),
             o365_simulator::DEFAULT_TENANT,
             self.gate.clone(),
             &self.store,
@@ -301,7 +301,7 @@ impl Pipeline {
     /// The stored checkpoint.
     pub fn checkpoint(&self) -> Option<o365_host::checkpoint::Checkpoint> {
         self.store
-            .load_blocking(&self.source.name, o365_simulator::DEFAULT_TENANT)
+            .load_blocking(self.source.name(), o365_simulator::DEFAULT_TENANT)
             .unwrap()
     }
 

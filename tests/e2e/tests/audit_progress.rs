@@ -279,6 +279,7 @@ async fn a_listing_aged_past_seven_days_is_listed_again_from_inside_the_limit() 
             remember_for: None,
         }],
         failures: Default::default(),
+        planned_by: None,
     });
     f.store
         .save("audit", DEFAULT_TENANT, &mut checkpoint)
