@@ -85,6 +85,10 @@ pub const INVOCATION_DURATION_SECONDS: &str = "invocation_duration_seconds";
 pub const SEND_RETRIES: &str = "send_retries";
 /// An event published truncated.
 pub const EVENTS_TRUNCATED: &str = "events_truncated";
+/// A new component version went live (hot swap).
+pub const COMPONENT_SWAPS: &str = "component_swaps";
+/// A component version a registry pointer names was refused.
+pub const COMPONENT_REFUSALS: &str = "component_refusals";
 
 /// Every metric, with what it means. A component's own loss counters
 /// (`lost-window-seconds`) are exported per cycle as `lost_window_seconds`
@@ -177,6 +181,19 @@ pub const METRICS: &[Metric] = &[
         Kind::Counter,
         "batches",
         "Event Hubs batches sent again after a failure, one line each",
+    )),
+    on_occurrence(metric(
+        COMPONENT_SWAPS,
+        Kind::Counter,
+        "swaps",
+        "a new component version went live for the tenant and source (hot swap), one line each; \
+         `component` names it",
+    )),
+    on_occurrence(metric(
+        COMPONENT_REFUSALS,
+        Kind::Counter,
+        "versions",
+        "a version a registry pointer names was refused (the running one stays), one line each",
     )),
     on_occurrence(metric(
         EVENTS_TRUNCATED,

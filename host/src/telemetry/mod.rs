@@ -6,7 +6,8 @@
 //! - a *metric* line (`metric`, `value`, `source`, `tenant` fields) is what
 //!   Application Insights charts. Each metric has one definition in
 //!   [`catalog::METRICS`] and one place that emits it ([`cycle`] for the
-//!   per-cycle ones, the sink for the two per-occurrence ones).
+//!   per-cycle ones; the sink and the registry follower, through the
+//!   functions below, for the per-occurrence ones).
 //!
 //! Metrics also stay in-process ([`snapshot`]) for the demo's progress line
 //! and tests. Why log lines rather than OpenTelemetry: docs/deploy.md,
@@ -237,7 +238,7 @@ pub fn component_swapped(source: &str, tenant: &str, from: &str, to: &str, point
     tracing::info!(
         source,
         tenant,
-        metric = "component_swaps",
+        metric = catalog::COMPONENT_SWAPS,
         value = 1,
         component = to,
         "component swapped: {to} is live (was {from}), following {pointer}"
@@ -256,7 +257,7 @@ pub fn component_refused(source: &str, tenant: &str, wanted: &str, running: &str
     tracing::error!(
         source,
         tenant,
-        metric = "component_refusals",
+        metric = catalog::COMPONENT_REFUSALS,
         value = 1,
         "component {wanted} refused, {running} keeps running: {why}"
     );
