@@ -359,18 +359,24 @@ impl Run {
         }
     }
 
-    /// The JSON lines of the process output that carry a metric.
+    /// The JSON lines of the process output that carry a metric, each
+    /// checked to pass the workbook's cheap pre-filter on the raw `message`
+    /// (`startswith '{' and contains '"metric":'`) before `parse_json`.
     fn metric_lines(&self) -> Vec<Value> {
-        self.stdout
-            .lines()
-            .chain(self.stderr.lines())
-            .filter(|l| l.starts_with('{'))
-            .map(|l| {
-                serde_json::from_str::<Value>(l)
-                    .unwrap_or_else(|e| panic!("a log line that is not JSON ({e}): {l}"))
-            })
-            .filter(|j| j["fields"]["metric"].is_string())
-            .collect()
+        let mut lines = Vec::new();
+        for raw in self.stdout.lines().chain(self.stderr.lines()) {
+            let Ok(json) = serde_json::from_str::<Value>(raw) else {
+                continue;
+            };
+            if json["fields"]["metric"].is_string() {
+                assert!(
+                    raw.starts_with('{') && raw.contains("\"metric\":"),
+                    "the workbook's filter would miss: {raw}"
+                );
+                lines.push(json);
+            }
+        }
+        lines
     }
 }
 
@@ -391,7 +397,7 @@ async fn the_package_started_as_functions_starts_it_runs_both_timer_functions() 
     );
     // Every line the process writes is one JSON object (host.json's
     // `--log-format json`): what Application Insights receives, line by line.
-    for line in run.stderr.lines() {
+    for line in run.stderr.lines().chain(run.stdout.lines()) {
         assert!(
             serde_json::from_str::<Value>(line).is_ok(),
             "not a JSON line: {line}"
@@ -556,4 +562,51 @@ async fn every_metric_the_workbook_queries_is_emitted_with_tenant_and_source() {
 fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest as _;
     hex::encode(sha2::Sha256::digest(bytes))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_cycle_reports_incomplete_and_its_lag_keeps_counting() {
+    let setup = Setup::new().await;
+    // Every write of audit events fails (ENOSPC), so the audit cycle ends in
+    // an error after it has read (imported) its checkpoint.
+    let events = setup.dir.path().join("events");
+    std::fs::create_dir_all(&events).unwrap();
+    std::os::unix::fs::symlink("/dev/full", events.join("audit.jsonl")).unwrap();
+    let package_dir = tempfile::tempdir().unwrap();
+    package(package_dir.path());
+    let host = FunctionsHost::start(package_dir.path(), &setup.app_settings()).await;
+    let (status, body) = host.invoke("fetchAuditLogs").await;
+    let (stdout, stderr) = host.stop().await;
+    assert_eq!(status, 500, "{body}");
+    let lines: Vec<Value> = stdout
+        .lines()
+        .chain(stderr.lines())
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|j| j["fields"]["metric"].is_string() && j["fields"]["source"] == "audit")
+        .collect();
+    let last = |metric: &str| {
+        lines
+            .iter()
+            .rev()
+            .find(|j| j["fields"]["metric"] == metric)
+            .unwrap_or_else(|| panic!("no {metric} line for the failed cycle:\n{stderr}"))
+    };
+    assert_eq!(last("cycle_complete")["fields"]["value"], 0.0);
+    // The checkpoint did not move: the lag is measured from where it stands.
+    let lag = last("lag_seconds");
+    let at = DateTime::parse_from_rfc3339(lag["timestamp"].as_str().unwrap())
+        .unwrap()
+        .timestamp_millis();
+    let expected = (at - setup.high_water_mark("audit")) as f64 / 1000.0;
+    let value = lag["fields"]["value"].as_f64().unwrap();
+    assert!(
+        (value - expected).abs() < 1.0 && value > 2.0 * 3600.0,
+        "lag {value} s, expected {expected} s"
+    );
+    assert!(
+        !lines
+            .iter()
+            .any(|j| j["fields"]["metric"] == "events_published"),
+        "a failed cycle reports no totals it did not reach"
+    );
 }

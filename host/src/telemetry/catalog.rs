@@ -110,8 +110,9 @@ pub const METRICS: &[Metric] = &[
         LAG_SECONDS,
         Kind::Gauge,
         "seconds",
-        "now minus the checkpoint's high-water mark: at the end of every cycle and each time the \
-         checkpoint advances; it grows while cycles fail",
+        "now minus the checkpoint's high-water mark: at the end of every cycle (a failed one \
+         included, from the checkpoint as it stands) and each time the checkpoint advances; it \
+         grows while cycles fail",
     ),
     metric(
         THROTTLES,
@@ -154,7 +155,8 @@ pub const METRICS: &[Metric] = &[
         CYCLE_COMPLETE,
         Kind::Gauge,
         "0/1",
-        "1 when the cycle published everything up to now minus the minimum age, 0 otherwise",
+        "1 when the cycle published everything up to now minus the minimum age, 0 otherwise \
+         (also when the cycle failed: then it and `lag_seconds` are the only lines)",
     ),
     metric(
         CYCLE_DURATION_SECONDS,

@@ -4,7 +4,8 @@
 //!
 //! Every per-cycle metric is emitted at the end of every cycle that ran,
 //! zero or not, so a chart shows a zero rather than a gap, and a gap means
-//! the cycle did not run. A cycle skipped because another instance holds
+//! the cycle did not run. A cycle that failed emits `cycle_complete` 0 and
+//! its lag, not totals it never reached. A cycle skipped because another instance holds
 //! the lease emits nothing: that instance reports it.
 
 use super::catalog::{
@@ -88,6 +89,23 @@ pub fn finished(report: &CycleReport, now_ms: i64) {
         if counter.starts_with(LOSS_COUNTER) {
             emit(&counter.replace('-', "_"), source, tenant, *value as f64);
         }
+    }
+}
+
+/// The cycle of `source` for `tenant` failed (its error is logged by the
+/// caller): it counts as incomplete, and the lag is measured from the
+/// checkpoint as it stands (`high_water_mark`, when it could be read), so
+/// a lag chart keeps rising while cycles fail rather than going blank.
+pub fn failed(source: &str, tenant: &str, high_water_mark: Option<i64>) {
+    emit(CYCLE_COMPLETE, source, tenant, 0.0);
+    if let Some(mark) = high_water_mark {
+        let now = chrono::Utc::now().timestamp_millis();
+        emit(
+            LAG_SECONDS,
+            source,
+            tenant,
+            (now - mark).max(0) as f64 / 1000.0,
+        );
     }
 }
 
