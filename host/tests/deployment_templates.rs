@@ -700,3 +700,114 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     files
 }
+
+/// `param` names of a Bicep file: (name, has a default).
+fn bicep_params(bicep: &str) -> Vec<(String, bool)> {
+    bicep
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("param "))
+        .map(|rest| {
+            let name = rest.split_whitespace().next().unwrap().to_string();
+            (name, rest.contains('='))
+        })
+        .collect()
+}
+
+/// `output` names of a Bicep file.
+fn bicep_outputs(bicep: &str) -> Vec<String> {
+    bicep
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("output "))
+        .map(|rest| rest.split_whitespace().next().unwrap().to_string())
+        .collect()
+}
+
+/// The modules `main.bicep` uses: (symbol, path, the keys of its `params`).
+fn bicep_modules(main: &str) -> Vec<(String, String, Vec<String>)> {
+    let mut modules = Vec::new();
+    let lines: Vec<&str> = main.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        let Some(rest) = line.strip_prefix("module ") else {
+            continue;
+        };
+        let mut words = rest.split_whitespace();
+        let symbol = words.next().unwrap().to_string();
+        let path = words.next().unwrap().trim_matches('\'').to_string();
+        let mut keys = Vec::new();
+        let mut in_params = false;
+        for line in &lines[i + 1..] {
+            if *line == "}" {
+                break;
+            }
+            if line.trim() == "params: {" {
+                in_params = true;
+            } else if in_params && line.trim() == "}" {
+                in_params = false;
+            } else if in_params
+                && line.starts_with("    ")
+                && !line.starts_with("     ")
+                && let Some((key, _)) = line.trim().split_once(':')
+            {
+                keys.push(key.to_string());
+            }
+        }
+        modules.push((symbol, path, keys));
+    }
+    modules
+}
+
+/// What the Bicep compiler would check across files, since it cannot run
+/// here: every module file exists, every argument `main.bicep` passes is a
+/// parameter of the module, every module parameter without a default is
+/// passed, every `<module>.outputs.<name>` it reads is an output of that
+/// module, and every file a template loads exists.
+#[test]
+fn the_modules_main_bicep_calls_take_the_arguments_it_passes_and_have_the_outputs_it_reads() {
+    let main = read("infra/main.bicep");
+    let modules = bicep_modules(&main);
+    assert!(modules.len() >= 7, "{modules:?}");
+    assert!(
+        modules
+            .iter()
+            .any(|(s, _, keys)| s == "functionApp"
+                && keys.iter().any(|k| k == "additionalAppSettings")),
+        "the parser reads the params blocks: {modules:?}"
+    );
+    for (symbol, path, keys) in &modules {
+        let file = repo().join("infra").join(path);
+        let text = std::fs::read_to_string(&file)
+            .unwrap_or_else(|e| panic!("module {symbol}: {}: {e}", file.display()));
+        let params = bicep_params(&text);
+        for key in keys {
+            assert!(
+                params.iter().any(|(p, _)| p == key),
+                "main.bicep passes `{key}` to {path}, which has no such param"
+            );
+        }
+        for (param, has_default) in &params {
+            assert!(
+                *has_default || keys.contains(param),
+                "{path} requires `{param}`, which main.bicep does not pass"
+            );
+        }
+        let outputs = bicep_outputs(&text);
+        let read_prefix = format!("{symbol}.outputs.");
+        for (i, _) in main.match_indices(&read_prefix) {
+            let rest = &main[i + read_prefix.len()..];
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            assert!(
+                outputs.contains(&name),
+                "main.bicep reads {symbol}.outputs.{name}, which {path} does not output"
+            );
+        }
+        for (i, _) in text.match_indices("loadTextContent('") {
+            let rest = &text[i + "loadTextContent('".len()..];
+            let loaded = &rest[..rest.find('\'').unwrap()];
+            let loaded = file.parent().unwrap().join(loaded);
+            assert!(loaded.exists(), "{path} loads {}", loaded.display());
+        }
+    }
+}
