@@ -357,6 +357,15 @@ impl Deployment {
         })
     }
 
+    /// Reads the registry's pointers now and swaps what changed (a
+    /// Functions invocation does this first: between invocations the
+    /// platform may freeze the instance and its polling with it).
+    pub async fn refresh_components(&self) {
+        if let Some(follower) = &self.follower {
+            follower.poll().await;
+        }
+    }
+
     /// Starts following the registry in the background (`run`, `serve`);
     /// the versions read at start stay when polling is off.
     pub fn follow_registry(&self) -> Option<tokio::task::JoinHandle<()>> {
@@ -663,7 +672,7 @@ pub fn print_report(label: &str, report: &CycleReport) {
     }
     let rate = s.events as f64 / report.seconds.max(1e-9);
     eprintln!(
-        "{}: {} — {} events ({rate:.0}/s), {} slices of {}, {} items, {} duplicate items and {} duplicate events dropped, {} throttled, {} retries, {} expired, {:.2}s; checkpoint at {}",
+        "{}: {} — {} events ({rate:.0}/s), {} slices of {}, {} items, {} duplicate items and {} duplicate events dropped, {} throttled, {} retries, {} expired, {:.2}s; checkpoint at {}; {}",
         label,
         if report.complete {
             "complete"
@@ -682,8 +691,15 @@ pub fn print_report(label: &str, report: &CycleReport) {
         report.seconds,
         chrono::DateTime::from_timestamp_millis(report.high_water_mark)
             .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-            .unwrap_or_default()
+            .unwrap_or_default(),
+        report.component
     );
+    if report.swaps > 0 {
+        eprintln!(
+            "  component: swapped {} time(s) during the cycle; the last slices ran {}",
+            report.swaps, report.component
+        );
+    }
     if !s.counters.is_empty() {
         let counters: Vec<String> = s.counters.iter().map(|(k, v)| format!("{k} {v}")).collect();
         eprintln!("  {}", counters.join(", "));
