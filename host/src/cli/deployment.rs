@@ -370,6 +370,13 @@ impl Deployment {
     /// the versions read at start stay when polling is off.
     pub fn follow_registry(&self) -> Option<tokio::task::JoinHandle<()>> {
         let follower = self.follower.clone()?;
+        for (tenant, source, version, running) in follower.live_versions() {
+            let from = match running {
+                crate::registry::follow::Running::Configured => "the settings".to_string(),
+                crate::registry::follow::Running::Registry { pointer, .. } => pointer,
+            };
+            tracing::info!(tenant = %tenant, source = %source, component = %version, from = %from, "live component version");
+        }
         let interval = self.poll_interval?;
         tracing::info!(registry = %follower.registry().location(), every = %crate::fmt::human_ms(interval.as_millis() as u64), "following the component registry");
         Some(follower.spawn(interval))
