@@ -278,17 +278,6 @@ async fn check_for_host(
     let runtime = Runtime::new(common.runtime.config()?)?;
     let component = Arc::new(runtime.load(origin, wasm).await?);
     let name = &component.name;
-    layout::check_name(name)?;
-    if !KNOWN_SOURCES.iter().any(|k| k.name == name) {
-        bail!(
-            "{origin} calls itself `{name}`, which is not a source this host runs ({}); the registry keeps components by source name",
-            KNOWN_SOURCES
-                .iter()
-                .map(|k| k.name)
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
     let settings = operator_settings(&common.set, common.api.as_deref(), &component.info)?;
     let values = settings.for_component(&component.info);
     let info = match runtime.describe(&component, &values).await? {
@@ -303,6 +292,17 @@ async fn check_for_host(
     grant.admit(&info).with_context(|| {
         format!("{origin} asks for more than the operator grants source `{name}`; `o365-host component inspect` shows what it asks and what is granted")
     })?;
+    layout::check_name(name)?;
+    if !KNOWN_SOURCES.iter().any(|k| k.name == name) {
+        bail!(
+            "{origin} calls itself `{name}`, which is not a source this host runs ({}); the registry keeps components by source name",
+            KNOWN_SOURCES
+                .iter()
+                .map(|k| k.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     Ok(component)
 }
 

@@ -357,10 +357,26 @@ impl Deployment {
         })
     }
 
+    /// Reads the registry's pointers now and swaps what changed (a
+    /// Functions invocation does this first: between invocations the
+    /// platform may freeze the instance and its polling with it).
+    pub async fn refresh_components(&self) {
+        if let Some(follower) = &self.follower {
+            follower.poll().await;
+        }
+    }
+
     /// Starts following the registry in the background (`run`, `serve`);
     /// the versions read at start stay when polling is off.
     pub fn follow_registry(&self) -> Option<tokio::task::JoinHandle<()>> {
         let follower = self.follower.clone()?;
+        for (tenant, source, version, running) in follower.live_versions() {
+            let from = match running {
+                crate::registry::follow::Running::Configured => "the settings".to_string(),
+                crate::registry::follow::Running::Registry { pointer, .. } => pointer,
+            };
+            tracing::info!(tenant = %tenant, source = %source, component = %version, from = %from, "live component version");
+        }
         let interval = self.poll_interval?;
         tracing::info!(registry = %follower.registry().location(), every = %crate::fmt::human_ms(interval.as_millis() as u64), "following the component registry");
         Some(follower.spawn(interval))
@@ -663,7 +679,7 @@ pub fn print_report(label: &str, report: &CycleReport) {
     }
     let rate = s.events as f64 / report.seconds.max(1e-9);
     eprintln!(
-        "{}: {} — {} events ({rate:.0}/s), {} slices of {}, {} items, {} duplicate items and {} duplicate events dropped, {} throttled, {} retries, {} expired, {:.2}s; checkpoint at {}",
+        "{}: {} — {} events ({rate:.0}/s), {} slices of {}, {} items, {} duplicate items and {} duplicate events dropped, {} throttled, {} retries, {} expired, {:.2}s; checkpoint at {}; {}",
         label,
         if report.complete {
             "complete"
@@ -682,8 +698,15 @@ pub fn print_report(label: &str, report: &CycleReport) {
         report.seconds,
         chrono::DateTime::from_timestamp_millis(report.high_water_mark)
             .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-            .unwrap_or_default()
+            .unwrap_or_default(),
+        report.component
     );
+    if report.swaps > 0 {
+        eprintln!(
+            "  component: swapped {} time(s) during the cycle; the last slices ran {}",
+            report.swaps, report.component
+        );
+    }
     if !s.counters.is_empty() {
         let counters: Vec<String> = s.counters.iter().map(|(k, v)| format!("{k} {v}")).collect();
         eprintln!("  {}", counters.join(", "));

@@ -63,6 +63,7 @@ async fn report_cycle(deployment: &Deployment, scheduled: &ScheduledSource) -> b
 /// checkpoint.
 pub async fn run(args: &DeploymentArgs) -> anyhow::Result<()> {
     let deployment = Arc::new(Deployment::build(args).await?);
+    let _following = deployment.follow_registry();
     let slots = Arc::new(Semaphore::new(deployment.parallel_cycles));
     let (stop, stopped) = watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();

@@ -81,9 +81,11 @@ impl LazyDeployment {
     async fn get(&self) -> Result<&Deployment, &str> {
         self.cell
             .get_or_init(|| async {
-                Deployment::build(&self.args)
+                let deployment = Deployment::build(&self.args)
                     .await
-                    .map_err(|e| format!("{e:#}"))
+                    .map_err(|e| format!("{e:#}"))?;
+                deployment.follow_registry();
+                Ok(deployment)
             })
             .await
             .as_ref()
@@ -156,6 +158,9 @@ impl Invoke for SourceFunction {
             }
         };
         let started = Instant::now();
+        // An instance the platform froze between invocations polled
+        // nothing meanwhile: look at the pointers before the cycles start.
+        deployment.refresh_components().await;
         let runs = run_source_invocation(deployment, source, deadline).await;
         let tenants: Vec<String> = deployment
             .sources

@@ -422,3 +422,78 @@ async fn a_restart_takes_the_current_version_from_the_compile_cache() {
         assert_eq!(live.current().component.digest, graph.sha256);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slice_left_unfinished_by_one_version_is_planned_again_by_the_next() {
+    let p = reporting_pipeline(30, 6).await;
+    let url = p.sim.url();
+    let now = chrono::Utc::now().timestamp_millis();
+    let start = now - 5 * DAY;
+    p.resume_at(start);
+    // The Reporting version's cycle is cut by a Functions-style deadline in
+    // the middle of its slice.
+    p.sim.faults().add(FaultRule::new(
+        Target::Reporting,
+        FaultKind::Slow { millis: 300 },
+    ));
+    let began = std::time::Instant::now();
+    let report = p
+        .cycle_until(
+            now,
+            Some(o365_host::pipeline::Deadline::before_timeout(
+                began,
+                Duration::from_secs(2),
+            )),
+        )
+        .await;
+    assert!(report.stopped.is_some(), "{report:?}");
+    let reporting_digest = p.source.current().component.digest.clone();
+    let slice = p
+        .checkpoint()
+        .unwrap()
+        .slice
+        .expect("a slice is left unfinished");
+    assert_eq!(slice.planned_by.as_deref(), Some(reporting_digest.as_str()));
+    assert!(!slice.outstanding.is_empty());
+    p.sim.faults().clear();
+
+    // The Graph version takes over (as a promote would make it) and finishes.
+    let graph = source(
+        &p.rt,
+        "message-trace",
+        connector_artifacts::MESSAGE_TRACE_GRAPH_PATH,
+        &borrowed(&pairs(&url)),
+    )
+    .await;
+    p.source.swap(Arc::new(graph));
+    let reporting_calls = p.sim.requests().len();
+    let report = p.cycle(now).await;
+    assert!(report.complete, "{:?}", report.summary.failures);
+    assert_eq!(report.summary.retries, 0);
+    // None of the old version's items was stepped by the new one: every
+    // request after the swap went to Graph.
+    assert!(
+        p.sim.requests()[reporting_calls..]
+            .iter()
+            .filter(|r| !r.path_and_query.contains("/oauth2/"))
+            .all(|r| r.path_and_query.contains(GRAPH_PATH)),
+        "an old work item was sent after the swap"
+    );
+    let truth: BTreeSet<(String, String)> = p
+        .sim
+        .trace_truth(
+            DEFAULT_TENANT,
+            o365_e2e::at(start)..o365_e2e::at(now - MIN_AGE),
+        )
+        .into_iter()
+        .filter(|t| t.available_at <= o365_e2e::at(now))
+        .map(|t| (t.id, t.recipient.to_lowercase()))
+        .collect();
+    let published = published_rows(&p);
+    assert_eq!(
+        truth.difference(&published).count(),
+        0,
+        "rows lost across the swap"
+    );
+    assert!(p.checkpoint().unwrap().slice.is_none());
+}
