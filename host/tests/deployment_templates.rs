@@ -811,3 +811,28 @@ fn the_modules_main_bicep_calls_take_the_arguments_it_passes_and_have_the_output
         }
     }
 }
+
+/// The metrics reach Application Insights as the custom handler's output
+/// lines (docs/deploy.md, "Observability"): host.json must keep every such
+/// trace (no sampling) at the level the host writes them.
+#[test]
+fn host_json_keeps_every_metric_line_for_application_insights() {
+    let host: serde_json::Value =
+        serde_json::from_str(&read("functions/host.json")).expect("host.json is JSON");
+    let logging = &host["logging"];
+    let sampling = &logging["applicationInsights"]["samplingSettings"];
+    let excluded = sampling["excludedTypes"].as_str().unwrap_or("");
+    assert!(
+        sampling["isEnabled"] == false || excluded.split(';').any(|t| t == "Trace"),
+        "traces are sampled: sums of metric lines would undercount ({sampling})"
+    );
+    assert_eq!(
+        logging["logLevel"]["Host.Function.Console"], "Information",
+        "the category of the handler's output lines"
+    );
+    let arguments = host["customHandler"]["description"]["arguments"].to_string();
+    assert!(
+        arguments.contains("\"--log-format\",\"json\""),
+        "metric lines are JSON: {arguments}"
+    );
+}

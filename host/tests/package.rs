@@ -610,3 +610,49 @@ async fn a_failing_cycle_reports_incomplete_and_its_lag_keeps_counting() {
         "a failed cycle reports no totals it did not reach"
     );
 }
+
+/// `functions/launch.sh` refuses what it cannot start, saying what to do.
+#[test]
+fn the_launcher_says_why_it_cannot_start_the_host() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let launcher = repo().join("functions/launch.sh");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(&launcher, dir.path().join("launch.sh")).unwrap();
+    let run = |env: &[(&str, &str)]| {
+        std::process::Command::new("/bin/sh")
+            .arg(dir.path().join("launch.sh"))
+            .arg("--version")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap()
+    };
+    // No binary: an incomplete package.
+    let missing = run(&[]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&missing.stderr)
+            .contains("is missing: the deployment package is incomplete"),
+        "{missing:?}"
+    );
+    // A binary without its mode and no loader where it is looked for.
+    std::fs::copy(HOST, dir.path().join("o365-host")).unwrap();
+    std::fs::set_permissions(
+        dir.path().join("o365-host"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let no_loader = run(&[("O365_DYNAMIC_LOADER", "/nonexistent/ld.so")]);
+    assert_eq!(no_loader.status.code(), Some(126));
+    assert!(
+        String::from_utf8_lossy(&no_loader.stderr)
+            .contains("the dynamic loader /nonexistent/ld.so is missing"),
+        "{no_loader:?}"
+    );
+    // The same binary through the default loader: it runs, and says how.
+    let through_loader = run(&[]);
+    assert!(
+        String::from_utf8_lossy(&through_loader.stdout).starts_with("o365-host "),
+        "{through_loader:?}"
+    );
+    assert!(String::from_utf8_lossy(&through_loader.stderr).contains("launch.sh: warning:"));
+}
