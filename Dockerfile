@@ -5,8 +5,9 @@
 #   docker build -t o365-host .
 #   docker run --rm -v o365:/var/lib/o365 --env-file o365.env o365-host
 #
-# Not built on the machine it was written on (no container engine there);
-# see docs/deploy.md for what was and was not checked.
+# Built and run once where it was written, from locally made base images of
+# the same names (no registry reachable there); docs/deploy.md, "As a
+# container", says what was checked, and host/tests/dockerfile.rs checks it.
 
 # --- build: the release binary and the embedded wasm32-wasip2 components ---
 FROM rust:1-bookworm AS build

@@ -3,10 +3,12 @@
 //! binary) or one Azure Functions itself needs, the settings the host needs
 //! in Azure are there and none is a secret, every parameter of `main.bicep`
 //! is fed by `main.parameters.json`, every value the templates give passes
-//! the host's own `config check`, the workbook queries only metrics the host
-//! logs (or a short list still to come) in the shape the host's JSON log
-//! lines have, and `infra/hooks/package.sh` assembles the layout Functions
-//! expects and refuses what would not run.
+//! the host's own `config check`, the workbook queries only metrics in the
+//! host's catalog (`telemetry::catalog`, each documented in docs/deploy.md)
+//! in the shape the host's JSON log lines have, and `infra/hooks/package.sh`
+//! assembles the layout Functions expects and refuses what would not run.
+//! That the packaged host really emits every metric the workbook queries is
+//! `host/tests/package.rs`.
 //!
 //! What this does not prove: that Azure accepts the templates (the Bicep CLI
 //! is not installed here; run `az bicep build --file infra/main.bicep`), or
@@ -50,12 +52,6 @@ const REQUIRED_IN_AZURE: &[&str] = &[
     "O365_LOG_FORMAT",
     "APPLICATIONINSIGHTS_CONNECTION_STRING",
 ];
-
-/// Metrics the workbook shows that the host does not log yet (the metrics
-/// work of issue 14 adds them under these names): `events_published` is
-/// counted in memory but not logged, `throttles` and `component_version` do
-/// not exist. Remove a name once the host logs it.
-const PENDING_METRICS: &[&str] = &["events_published", "throttles", "component_version"];
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -362,58 +358,23 @@ fn every_value_the_deployment_sets_passes_the_hosts_own_check() {
     );
 }
 
-/// Metric names a KQL query filters on: `metric == 'x'` and `metric in ('x', 'y')`.
-fn queried_metrics(kql: &str) -> Vec<String> {
-    let mut names = Vec::new();
-    for (i, _) in kql.match_indices("metric == '") {
-        let rest = &kql[i + "metric == '".len()..];
-        names.push(rest[..rest.find('\'').unwrap()].to_string());
-    }
-    for (i, _) in kql.match_indices("metric in (") {
-        let rest = &kql[i + "metric in (".len()..];
-        for quoted in rest[..rest.find(')').unwrap()].split(',') {
-            names.push(quoted.trim().trim_matches('\'').to_string());
-        }
-    }
-    names
+#[path = "support/workbook.rs"]
+mod workbook;
+
+fn workbook_metrics() -> Vec<String> {
+    workbook::workbook_metrics(&repo())
 }
 
 #[test]
-fn the_workbook_queries_only_metrics_the_host_logs_or_pending_ones() {
-    let workbook: serde_json::Value =
-        serde_json::from_str(&read("infra/workbook/o365.workbook.json")).expect("valid JSON");
-    assert_eq!(workbook["version"], "Notebook/1.0");
-    assert_eq!(workbook["fallbackResourceIds"][0], "__APP_INSIGHTS_ID__");
-    let telemetry = read("host/src/telemetry.rs");
-    let mut logged: Vec<String> = telemetry
-        .match_indices("metric = \"")
-        .map(|(i, _)| {
-            let rest = &telemetry[i + "metric = \"".len()..];
-            rest[..rest.find('"').unwrap()].to_string()
-        })
-        .collect();
-    // `loss_reported` logs a component's `lost-*` counter under its own name.
-    logged.push("lost_window_seconds".into());
-    assert!(logged.iter().any(|m| m == "lag_seconds"), "{logged:?}");
-
-    let mut queried = Vec::new();
-    for item in workbook["items"].as_array().expect("items") {
-        if let Some(query) = item["content"]["query"].as_str()
-            && item["type"] == 3
-        {
-            assert!(
-                query.contains("{Tenant}") && query.contains("{Source}"),
-                "query `{}` ignores the tenant or source filter",
-                item["name"]
-            );
-            queried.extend(queried_metrics(query));
-        }
-    }
+fn the_workbook_shows_what_the_issue_asks_and_only_cataloged_metrics() {
+    let queried = workbook_metrics();
+    // Lag over time, events published, throttles, expired content and the
+    // live component version, per tenant and source (issue 14, point 4).
     for needed in [
         "lag_seconds",
         "events_published",
         "throttles",
-        "items_lost",
+        "expired_items",
         "component_version",
     ] {
         assert!(
@@ -423,15 +384,21 @@ fn the_workbook_queries_only_metrics_the_host_logs_or_pending_ones() {
     }
     for name in &queried {
         assert!(
-            logged.contains(name) || PENDING_METRICS.contains(&name.as_str()),
-            "the workbook queries metric `{name}`, which host/src/telemetry.rs does not log"
+            o365_host::telemetry::catalog::find(name).is_some(),
+            "the workbook queries metric `{name}`, which is not in \
+             host/src/telemetry/catalog.rs: the host never emits it"
         );
     }
-    for name in PENDING_METRICS {
+}
+
+#[test]
+fn every_cataloged_metric_is_documented_for_operators() {
+    let docs = read("docs/deploy.md");
+    for metric in o365_host::telemetry::catalog::METRICS {
         assert!(
-            !logged.iter().any(|l| l == name),
-            "host/src/telemetry.rs now logs `{name}`: remove it from PENDING_METRICS and from \
-             docs/deploy.md's list of metrics still to come"
+            docs.contains(&format!("`{}`", metric.name)),
+            "docs/deploy.md does not explain the metric `{}`",
+            metric.name
         );
     }
 }
@@ -496,6 +463,15 @@ fn functions_fixture(dir: &Path, host_json: &str) {
 
 const HOST_JSON: &str = r#"{"version":"2.0","customHandler":{"description":{"defaultExecutablePath":"o365-host","arguments":["serve"]},"enableForwardingHttpRequest":false}}"#;
 
+/// Where the components built with this test's host are.
+fn guests() -> String {
+    Path::new(connector_artifacts::AUDIT_PATH)
+        .parent()
+        .unwrap()
+        .display()
+        .to_string()
+}
+
 fn package(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
     Command::new("bash")
         .arg(repo().join("infra/hooks/package.sh"))
@@ -516,6 +492,8 @@ fn the_package_script_assembles_binary_host_json_and_functions() {
         &[
             "--binary",
             HOST,
+            "--components",
+            &guests(),
             "--functions",
             functions.to_str().unwrap(),
             "--out",
@@ -536,6 +514,9 @@ fn the_package_script_assembles_binary_host_json_and_functions() {
     assert_eq!(
         files,
         [
+            "components/audit.wasm",
+            "components/message_trace_graph.wasm",
+            "components/message_trace_reporting.wasm",
             "fetchAuditLogs/function.json",
             "fetchMessageTraces/function.json",
             "host.json",
@@ -582,6 +563,8 @@ fn the_repository_functions_project_packages_when_present() {
         &[
             "--binary",
             HOST,
+            "--components",
+            &guests(),
             "--functions",
             functions.to_str().unwrap(),
             "--out",
@@ -649,6 +632,8 @@ fn the_package_script_refuses_what_would_not_run_and_says_why() {
             &[
                 "--binary",
                 HOST,
+                "--components",
+                &guests(),
                 "--functions",
                 functions.to_str().unwrap(),
                 "--out",
@@ -661,6 +646,46 @@ fn the_package_script_refuses_what_would_not_run_and_says_why() {
         assert!(stderr.contains(expected), "{name}: {stderr}");
         assert!(!out.join("o365-host").exists(), "{name}: nothing packaged");
     }
+    // Components: each production one must be there and be WebAssembly.
+    let functions = tmp.path().join("ok");
+    functions_fixture(&functions, HOST_JSON);
+    let partial = tmp.path().join("partial");
+    std::fs::create_dir_all(&partial).unwrap();
+    std::fs::copy(connector_artifacts::AUDIT_PATH, partial.join("audit.wasm")).unwrap();
+    std::fs::write(partial.join("message_trace_graph.wasm"), "not wasm").unwrap();
+    for (components, expected) in [
+        (
+            partial.clone(),
+            "message_trace_graph.wasm is not a WebAssembly file",
+        ),
+        (tmp.path().join("none"), "no "),
+    ] {
+        let result = package(
+            &[
+                "--binary",
+                HOST,
+                "--components",
+                components.to_str().unwrap(),
+                "--functions",
+                functions.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            &[],
+        );
+        let stderr = String::from_utf8_lossy(&result.stderr);
+        assert_eq!(result.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(expected), "{expected}: {stderr}");
+        assert!(!out.join("o365-host").exists(), "nothing packaged");
+    }
+    let result = package(
+        &["--binary", HOST, "--functions", functions.to_str().unwrap()],
+        &[],
+    );
+    assert!(
+        String::from_utf8_lossy(&result.stderr).contains("without --components"),
+        "{result:?}"
+    );
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {
@@ -674,4 +699,140 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
         }
     }
     files
+}
+
+/// `param` names of a Bicep file: (name, has a default).
+fn bicep_params(bicep: &str) -> Vec<(String, bool)> {
+    bicep
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("param "))
+        .map(|rest| {
+            let name = rest.split_whitespace().next().unwrap().to_string();
+            (name, rest.contains('='))
+        })
+        .collect()
+}
+
+/// `output` names of a Bicep file.
+fn bicep_outputs(bicep: &str) -> Vec<String> {
+    bicep
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("output "))
+        .map(|rest| rest.split_whitespace().next().unwrap().to_string())
+        .collect()
+}
+
+/// The modules `main.bicep` uses: (symbol, path, the keys of its `params`).
+fn bicep_modules(main: &str) -> Vec<(String, String, Vec<String>)> {
+    let mut modules = Vec::new();
+    let lines: Vec<&str> = main.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        let Some(rest) = line.strip_prefix("module ") else {
+            continue;
+        };
+        let mut words = rest.split_whitespace();
+        let symbol = words.next().unwrap().to_string();
+        let path = words.next().unwrap().trim_matches('\'').to_string();
+        let mut keys = Vec::new();
+        let mut in_params = false;
+        for line in &lines[i + 1..] {
+            if *line == "}" {
+                break;
+            }
+            if line.trim() == "params: {" {
+                in_params = true;
+            } else if in_params && line.trim() == "}" {
+                in_params = false;
+            } else if in_params
+                && line.starts_with("    ")
+                && !line.starts_with("     ")
+                && let Some((key, _)) = line.trim().split_once(':')
+            {
+                keys.push(key.to_string());
+            }
+        }
+        modules.push((symbol, path, keys));
+    }
+    modules
+}
+
+/// What the Bicep compiler would check across files, since it cannot run
+/// here: every module file exists, every argument `main.bicep` passes is a
+/// parameter of the module, every module parameter without a default is
+/// passed, every `<module>.outputs.<name>` it reads is an output of that
+/// module, and every file a template loads exists.
+#[test]
+fn the_modules_main_bicep_calls_take_the_arguments_it_passes_and_have_the_outputs_it_reads() {
+    let main = read("infra/main.bicep");
+    let modules = bicep_modules(&main);
+    assert!(modules.len() >= 7, "{modules:?}");
+    assert!(
+        modules
+            .iter()
+            .any(|(s, _, keys)| s == "functionApp"
+                && keys.iter().any(|k| k == "additionalAppSettings")),
+        "the parser reads the params blocks: {modules:?}"
+    );
+    for (symbol, path, keys) in &modules {
+        let file = repo().join("infra").join(path);
+        let text = std::fs::read_to_string(&file)
+            .unwrap_or_else(|e| panic!("module {symbol}: {}: {e}", file.display()));
+        let params = bicep_params(&text);
+        for key in keys {
+            assert!(
+                params.iter().any(|(p, _)| p == key),
+                "main.bicep passes `{key}` to {path}, which has no such param"
+            );
+        }
+        for (param, has_default) in &params {
+            assert!(
+                *has_default || keys.contains(param),
+                "{path} requires `{param}`, which main.bicep does not pass"
+            );
+        }
+        let outputs = bicep_outputs(&text);
+        let read_prefix = format!("{symbol}.outputs.");
+        for (i, _) in main.match_indices(&read_prefix) {
+            let rest = &main[i + read_prefix.len()..];
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            assert!(
+                outputs.contains(&name),
+                "main.bicep reads {symbol}.outputs.{name}, which {path} does not output"
+            );
+        }
+        for (i, _) in text.match_indices("loadTextContent('") {
+            let rest = &text[i + "loadTextContent('".len()..];
+            let loaded = &rest[..rest.find('\'').unwrap()];
+            let loaded = file.parent().unwrap().join(loaded);
+            assert!(loaded.exists(), "{path} loads {}", loaded.display());
+        }
+    }
+}
+
+/// The metrics reach Application Insights as the custom handler's output
+/// lines (docs/deploy.md, "Observability"): host.json must keep every such
+/// trace (no sampling) at the level the host writes them.
+#[test]
+fn host_json_keeps_every_metric_line_for_application_insights() {
+    let host: serde_json::Value =
+        serde_json::from_str(&read("functions/host.json")).expect("host.json is JSON");
+    let logging = &host["logging"];
+    let sampling = &logging["applicationInsights"]["samplingSettings"];
+    let excluded = sampling["excludedTypes"].as_str().unwrap_or("");
+    assert!(
+        sampling["isEnabled"] == false || excluded.split(';').any(|t| t == "Trace"),
+        "traces are sampled: sums of metric lines would undercount ({sampling})"
+    );
+    assert_eq!(
+        logging["logLevel"]["Host.Function.Console"], "Information",
+        "the category of the handler's output lines"
+    );
+    let arguments = host["customHandler"]["description"]["arguments"].to_string();
+    assert!(
+        arguments.contains("\"--log-format\",\"json\""),
+        "metric lines are JSON: {arguments}"
+    );
 }

@@ -645,13 +645,16 @@ async fn the_function_files_declare_exactly_the_served_functions_and_the_timeout
     .expect("host.json is JSON");
     assert_eq!(host["version"], "2.0");
     let description = &host["customHandler"]["description"];
-    assert_eq!(description["defaultExecutablePath"], "o365-host");
+    // `/bin/sh launch.sh …`: the launcher starts o365-host even when the
+    // zip deployment dropped its executable bit (host/tests/package.rs).
+    assert_eq!(description["defaultExecutablePath"], "/bin/sh");
     let arguments: Vec<&str> = description["arguments"]
         .as_array()
         .unwrap()
         .iter()
         .map(|a| a.as_str().unwrap())
         .collect();
+    assert_eq!(arguments.first(), Some(&"launch.sh"), "{arguments:?}");
     assert_eq!(arguments.last(), Some(&"serve"), "{arguments:?}");
     assert_eq!(
         host["extensionBundle"]["id"], "Microsoft.Azure.Functions.ExtensionBundle",

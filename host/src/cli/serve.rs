@@ -157,10 +157,22 @@ impl Invoke for SourceFunction {
                 return finish(self.function, false, logs, Vec::new());
             }
         };
+        let started = Instant::now();
         // An instance the platform froze between invocations polled
         // nothing meanwhile: look at the pointers before the cycles start.
         deployment.refresh_components().await;
         let runs = run_source_invocation(deployment, source, deadline).await;
+        let tenants: Vec<String> = deployment
+            .sources
+            .iter()
+            .filter(|scheduled| scheduled.source.name() == source)
+            .map(|scheduled| scheduled.tenant.id.clone())
+            .collect();
+        crate::telemetry::cycle::invocation_finished(
+            source,
+            &tenants,
+            started.elapsed().as_secs_f64(),
+        );
         if runs.is_empty() {
             logs.push(format!(
                 "{source}: not run, O365_SOURCES does not include it; nothing to do"

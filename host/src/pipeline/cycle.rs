@@ -144,10 +144,26 @@ pub async fn run_cycle(
         report.skipped_busy = true;
         return Ok(report);
     };
+    let component = &source.component;
+    telemetry::cycle::component_version(
+        &source.name,
+        tenant,
+        &component.name,
+        &component.info.version,
+        &component.digest,
+    );
     let result = run_leased(
         runtime, live, source, tenant, gate, store, sink, options, now_ms, report, started,
     )
     .await;
+    match &result {
+        Ok(report) => telemetry::cycle::finished(report, chrono::Utc::now().timestamp_millis()),
+        Err(_) => {
+            let checkpoint = store.load(live.name(), tenant).await.ok().flatten();
+            let high_water_mark = checkpoint.map(|c| c.high_water_mark);
+            telemetry::cycle::failed(live.name(), tenant, high_water_mark);
+        }
+    }
     if !lease.is_held() {
         tracing::warn!(source = %live.name(), tenant, "the lease on this tenant and source was lost during the cycle (renewals failed); the conditional checkpoint writes kept the checkpoint whole");
     }

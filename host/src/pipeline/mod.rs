@@ -16,7 +16,7 @@ mod retry;
 mod runner;
 mod window;
 
-pub use cycle::{CycleOptions, CycleReport, Source, run_cycle};
+pub use cycle::{CycleOptions, CycleReport, LOSS_COUNTER, Source, run_cycle};
 pub use deadline::Deadline;
 pub use live::LiveSource;
 pub use progress::{MemoryProgress, Progress};

@@ -1,8 +1,20 @@
-//! Typed operational events. Each function emits the log line and updates
-//! the metric together, so logs and metrics never disagree and each metric
-//! has one definition (the approach of Vector's internal events). Metrics
-//! are kept in-process ([`snapshot`]) and carried in the log line's
-//! `metric` / `value` fields for log-based metrics in Application Insights.
+//! Typed operational events and the metrics exported with them.
+//!
+//! Two kinds of log line, so that no quantity is counted twice:
+//! - an *event* (`event` field) says what happened when it happened, for
+//!   people: a span lost, an item set aside, a kind behind;
+//! - a *metric* line (`metric`, `value`, `source`, `tenant` fields) is what
+//!   Application Insights charts. Each metric has one definition in
+//!   [`catalog::METRICS`] and one place that emits it ([`cycle`] for the
+//!   per-cycle ones; the sink and the registry follower, through the
+//!   functions below, for the per-occurrence ones).
+//!
+//! Metrics also stay in-process ([`snapshot`]) for the demo's progress line
+//! and tests. Why log lines rather than OpenTelemetry: docs/deploy.md,
+//! "Observability".
+
+pub mod catalog;
+pub mod cycle;
 
 use chrono::{TimeZone, Utc};
 use std::collections::BTreeMap;
@@ -49,8 +61,8 @@ pub fn unrecoverable_span(source: &str, tenant: &str, start_ms: i64, end_ms: i64
     tracing::error!(
         source,
         tenant,
-        metric = "unrecoverable_span_hours",
-        value = hours,
+        event = "unrecoverable_span",
+        hours,
         "DATA LOSS: {} to {} ({hours:.1} h) is older than the source keeps and cannot be fetched; \
          resuming at the oldest recoverable point. Cause: the checkpoint was not advanced for longer \
          than the source's retention (host stopped, or failing every cycle).",
@@ -71,14 +83,16 @@ pub fn checkpoint_advanced(source: &str, tenant: &str, high_water_mark: i64, now
     tracing::info!(
         source,
         tenant,
-        metric = "lag_seconds",
+        metric = catalog::LAG_SECONDS,
         value = lag,
         "checkpoint advanced to {}",
         iso(high_water_mark)
     );
 }
 
-/// Events acknowledged by the sink.
+/// Events acknowledged by the sink, counted in-process as they go (the
+/// demo's progress line); the exported metric is the cycle's total
+/// ([`cycle::finished`]).
 pub fn events_published(source: &str, tenant: &str, count: u64) {
     add(
         "events_published",
@@ -106,8 +120,7 @@ pub fn item_set_aside(source: &str, tenant: &str, key: &str, attempts: u32, caus
         tenant,
         key,
         attempts,
-        metric = "items_lost",
-        reason = "set-aside",
+        event = "item_set_aside",
         "DATA MISSING: work item {key} failed in {attempts} attempts and was set aside so the rest \
          can go on: {cause}. Fix the cause, then run `o365-host set-aside retry --sources {source}`."
     );
@@ -125,7 +138,7 @@ pub fn item_lost(source: &str, tenant: &str, reason: &str, key: &str) {
         source,
         tenant,
         key,
-        metric = "items_lost",
+        event = "item_lost",
         reason,
         "DATA LOSS: work item {key} can no longer be fetched ({reason})"
     );
@@ -145,8 +158,8 @@ pub fn kind_behind(source: &str, tenant: &str, kind: &str, reason: &str, seconds
         tenant,
         kind,
         reason,
-        metric = "kind_behind_seconds",
-        value = seconds,
+        event = "kind_behind",
+        seconds,
         "{kind} is {} behind ({reason}); its window stays open until it catches up",
         crate::fmt::human_ms(seconds.saturating_mul(1000))
     );
@@ -165,7 +178,8 @@ pub fn loss_reported(source: &str, tenant: &str, counter: &str, value: u64) {
     tracing::error!(
         source,
         tenant,
-        metric = %metric,
+        event = "loss_reported",
+        counter,
         value,
         "DATA LOSS reported by the component: {counter} = {value}"
     );
@@ -185,7 +199,7 @@ pub fn send_retried(source: &str, tenant: &str, hub: &str, attempt: u32, error: 
         tenant,
         hub,
         attempt,
-        metric = "send_retries",
+        metric = catalog::SEND_RETRIES,
         value = 1,
         "sending a batch to Event Hubs failed, retrying: {error:#}"
     );
@@ -206,7 +220,7 @@ pub fn event_truncated(source: &str, tenant: &str, id: &str, original: usize, pu
         id,
         original_bytes = original,
         published_bytes = published,
-        metric = "events_truncated",
+        metric = catalog::EVENTS_TRUNCATED,
         value = 1,
         "event {id} ({original} bytes) is larger than one Event Hubs message: published truncated \
          to {published} bytes with `truncated` (original size and SHA-256)"
@@ -224,7 +238,7 @@ pub fn component_swapped(source: &str, tenant: &str, from: &str, to: &str, point
     tracing::info!(
         source,
         tenant,
-        metric = "component_swaps",
+        metric = catalog::COMPONENT_SWAPS,
         value = 1,
         component = to,
         "component swapped: {to} is live (was {from}), following {pointer}"
@@ -243,7 +257,7 @@ pub fn component_refused(source: &str, tenant: &str, wanted: &str, running: &str
     tracing::error!(
         source,
         tenant,
-        metric = "component_refusals",
+        metric = catalog::COMPONENT_REFUSALS,
         value = 1,
         "component {wanted} refused, {running} keeps running: {why}"
     );
