@@ -454,10 +454,11 @@ async fn an_operator_moves_one_tenant_from_reporting_to_graph_while_the_host_run
     loop {
         let line = next().await;
         assert!(
-            !(line.contains("component swapped") && line.contains("tenant=\"fabrikam\"")),
+            !(line.contains("component swapped")
+                && line.contains(&format!("tenant=\"{FABRIKAM}\""))),
             "fabrikam was moved: {line}"
         );
-        if line.contains("component swapped") && line.contains("tenant=\"contoso\"") {
+        if line.contains("component swapped") && line.contains(&format!("tenant=\"{CONTOSO}\"")) {
             assert!(line.contains("message-trace 0.2.0"), "{line}");
             swapped_at = Some(promoted.elapsed());
         }

@@ -255,11 +255,12 @@ impl Follower {
                 report.swapped += 1;
                 telemetry::component_swapped(
                     &followed.name,
-                    followed.label(),
+                    &followed.tenant_id,
                     &running.version_label(),
                     &configured.version_label(),
                     "the settings (no pointer names a version any more)",
                 );
+                announce(followed, &configured);
             }
             return;
         };
@@ -279,7 +280,9 @@ impl Follower {
         match self.prepare(followed, &path, pointer, report).await {
             Ok(source) => {
                 let to = source.version_label();
-                followed.live.swap(Arc::new(source));
+                let source = Arc::new(source);
+                followed.live.swap(source.clone());
+                announce(followed, &source);
                 let mut state = lock(state);
                 state.running = Running::Registry {
                     pointer: path.clone(),
@@ -290,7 +293,7 @@ impl Follower {
                 report.swapped += 1;
                 telemetry::component_swapped(
                     &followed.name,
-                    followed.label(),
+                    &followed.tenant_id,
                     &running.version_label(),
                     &to,
                     &path,
@@ -301,7 +304,7 @@ impl Follower {
                 report.refused += 1;
                 telemetry::component_refused(
                     &followed.name,
-                    followed.label(),
+                    &followed.tenant_id,
                     &wanted_label,
                     &running.version_label(),
                     &format!("{e:#}"),
@@ -369,6 +372,19 @@ impl Follower {
             }
         })
     }
+}
+
+/// The live version metric, at once rather than at the next cycle's start,
+/// so the workbook's tile moves with the swap. Metrics name tenants by id,
+/// like every other metric.
+fn announce(followed: &Followed, source: &Source) {
+    telemetry::cycle::component_version(
+        &followed.name,
+        &followed.tenant_id,
+        &source.info.name,
+        &source.info.version,
+        &source.component.digest,
+    );
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
