@@ -26,6 +26,7 @@ pub mod gate;
 pub mod grants;
 pub mod pipeline;
 pub mod runtime;
+pub mod scale;
 pub mod schedule;
 pub mod secrets;
 pub mod settings;

@@ -39,6 +39,7 @@ pub async fn serve(args: DeploymentArgs) -> anyhow::Result<()> {
     let deployment = Arc::new(LazyDeployment {
         args,
         cell: OnceCell::new(),
+        scale: OnceCell::new(),
     });
     tokio::spawn({
         let deployment = deployment.clone();
@@ -61,6 +62,14 @@ pub async fn serve(args: DeploymentArgs) -> anyhow::Result<()> {
             }),
         );
     }
+    // Queue mode (crate::scale): runCycle runs one request per invocation.
+    served = served.route(
+        super::serve_queue::QUEUE_FUNCTION,
+        Arc::new(super::serve_queue::QueueFunction {
+            deployment: deployment.clone(),
+            timeout: timeout.limit,
+        }),
+    );
     functions::server::serve(listener, served).await
 }
 
@@ -72,13 +81,29 @@ fn describe(limit: Option<Duration>) -> String {
 }
 
 /// The deployment, built once, on first need.
-struct LazyDeployment {
+pub(super) struct LazyDeployment {
     args: DeploymentArgs,
     cell: OnceCell<Result<Deployment, String>>,
+    scale: OnceCell<Result<Option<crate::scale::ScaleOut>, String>>,
 }
 
 impl LazyDeployment {
-    async fn get(&self) -> Result<&Deployment, &str> {
+    /// The queues when queue mode is on (`O365_CYCLE_QUEUE`), opened once.
+    pub(super) async fn scale(&self) -> Result<Option<&crate::scale::ScaleOut>, &str> {
+        let settings = SettingsSource::from_environment(self.args.set.iter().cloned().collect());
+        self.scale
+            .get_or_init(|| async {
+                crate::scale::ScaleOut::from_settings(&settings)
+                    .await
+                    .map_err(|e| format!("{e:#}"))
+            })
+            .await
+            .as_ref()
+            .map(Option::as_ref)
+            .map_err(String::as_str)
+    }
+
+    pub(super) async fn get(&self) -> Result<&Deployment, &str> {
         self.cell
             .get_or_init(|| async {
                 Deployment::build(&self.args)
@@ -155,6 +180,13 @@ impl Invoke for SourceFunction {
                 return finish(self.function, false, logs, Vec::new());
             }
         };
+        match self.deployment.scale().await {
+            Ok(Some(scale)) => {
+                return super::serve_queue::plan_invocation(deployment, scale, source, logs).await;
+            }
+            Ok(None) => {}
+            Err(e) => return super::serve_queue::unavailable(e, logs),
+        }
         let runs = run_source_invocation(deployment, source, deadline).await;
         if runs.is_empty() {
             logs.push(format!(
