@@ -44,12 +44,49 @@ struct Fleet {
 }
 
 impl Fleet {
+    /// The same with `minutes` of content.
+    async fn new_minutes(
+        tenants: usize,
+        minutes: i64,
+        blobs_per_hour: u32,
+        events_per_blob: u32,
+    ) -> Self {
+        // `SCALE_LATENCY_MS`: the simulator's answers as slow as the real
+        // APIs' (a benchmark's choice; 0 by default).
+        let latency = Duration::from_millis(env_or("SCALE_LATENCY_MS", 0) as u64);
+        Self::with_start(
+            tenants,
+            ChronoDuration::minutes(minutes),
+            blobs_per_hour,
+            events_per_blob,
+            latency,
+        )
+        .await
+    }
+
     /// `tenants` tenants, each with `hours` of audit content to catch up on
     /// (the previous version's checkpoint blob says where to start, so the
     /// start is exact for every tenant).
     async fn new(
         tenants: usize,
         hours: i64,
+        blobs_per_hour: u32,
+        events_per_blob: u32,
+        latency: Duration,
+    ) -> Self {
+        Self::with_start(
+            tenants,
+            ChronoDuration::hours(hours),
+            blobs_per_hour,
+            events_per_blob,
+            latency,
+        )
+        .await
+    }
+
+    async fn with_start(
+        tenants: usize,
+        back: ChronoDuration,
         blobs_per_hour: u32,
         events_per_blob: u32,
         latency: Duration,
@@ -72,7 +109,7 @@ impl Fleet {
         let azurite = azurite_support::Azurite::start();
         let account =
             Arc::new(BlobAccount::from_connection_string(&azurite.connection_string()).unwrap());
-        let start = Utc::now() - ChronoDuration::hours(hours);
+        let start = Utc::now() - back;
         let legacy = account.container_client("auditlogstate").unwrap();
         legacy.create(None).await.unwrap();
         account
@@ -698,4 +735,91 @@ async fn functions_timer_plans_and_the_queue_trigger_runs_one_tenant_per_message
     assert_eq!(answer["ReturnValue"], "poisoned", "{answer}");
     assert_eq!(fleet.queue.poison_length().await.unwrap(), 1);
     handler.kill().await.unwrap();
+}
+
+/// A realistic tenant for the figures: a few thousand users, about 100,000
+/// audit events a day, that is 350 events per 5 minutes: one content blob
+/// per content type every 5 minutes (12 an hour), of 70 events each.
+const REAL_BLOBS_PER_HOUR: u32 = 12;
+const REAL_EVENTS_PER_BLOB: u32 = 70;
+
+/// Starts `processes` workers, waits until each consumes, plans every tenant
+/// once and measures until the queue is drained; checks the ground truth.
+/// (seconds, events)
+async fn measure(fleet: &Fleet, processes: usize) -> (f64, usize) {
+    let mut workers: Vec<Child> = (0..processes).map(|n| fleet.spawn_worker(n)).collect();
+    let ready = Instant::now();
+    while (0..processes).any(|n| {
+        !std::fs::read_to_string(fleet.log_path(n))
+            .unwrap_or_default()
+            .contains("worker consuming")
+    }) {
+        assert!(
+            ready.elapsed() < Duration::from_secs(600),
+            "workers did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let begun = Instant::now();
+    fleet.run(&["plan"]).await;
+    fleet
+        .wait_drained(Duration::from_secs(3600), processes)
+        .await;
+    let seconds = begun.elapsed().as_secs_f64();
+    for worker in &mut workers {
+        worker.kill().await.unwrap();
+    }
+    let (events, _) = fleet.assert_nothing_lost(1..=fleet.tenants).await;
+    (seconds, events)
+}
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Benchmark: catch-up of `SCALE_TENANTS` (1,000) tenants with
+/// `SCALE_MINUTES` (60) of realistic content each, by 1, 2 and 4 worker
+/// processes (`SCALE_PROCESSES`, comma-separated). Prints the figures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: minutes; run with --ignored --nocapture"]
+async fn bench_catch_up() {
+    warm_cache().await;
+    let tenants = env_or("SCALE_TENANTS", 1000);
+    let minutes = env_or("SCALE_MINUTES", 60) as i64;
+    let processes: Vec<usize> = std::env::var("SCALE_PROCESSES")
+        .unwrap_or_else(|_| "1,2,4".into())
+        .split(',')
+        .filter_map(|p| p.trim().parse().ok())
+        .collect();
+    for n in processes {
+        let mut fleet =
+            Fleet::new_minutes(tenants, minutes, REAL_BLOBS_PER_HOUR, REAL_EVENTS_PER_BLOB).await;
+        fleet.set("O365_LOG", "info");
+        let (seconds, events) = measure(&fleet, n).await;
+        eprintln!(
+            "catch-up: {tenants} tenants x {minutes} min over {n} process(es): {seconds:.1}s, {events} events ({:.0} events/s, {:.1} tenants/s)",
+            events as f64 / seconds,
+            tenants as f64 / seconds
+        );
+    }
+}
+
+/// Benchmark: steady state. Every tenant has 5 minutes of realistic
+/// content (one cycle's worth); one process runs them all. Prints tenants
+/// per instance per 5-minute cycle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: minutes; run with --ignored --nocapture"]
+async fn bench_steady_state() {
+    warm_cache().await;
+    let tenants = env_or("SCALE_TENANTS", 200);
+    let mut fleet = Fleet::new_minutes(tenants, 5, REAL_BLOBS_PER_HOUR, REAL_EVENTS_PER_BLOB).await;
+    fleet.set("O365_LOG", "info");
+    let (seconds, events) = measure(&fleet, 1).await;
+    eprintln!(
+        "steady state: {tenants} tenant cycles of 5 min in {seconds:.1}s on one process ({events} events): {:.0} tenants per instance per 5-minute cycle",
+        tenants as f64 * 300.0 / seconds
+    );
 }
