@@ -766,11 +766,31 @@ async fn measure(fleet: &Fleet, processes: usize) -> (f64, usize) {
         .wait_drained(Duration::from_secs(3600), processes)
         .await;
     let seconds = begun.elapsed().as_secs_f64();
+    // Where the two cores went: the workers, and this process (the
+    // simulator and the harness); the rest is Azurite and other load.
+    let workers_cpu: f64 = workers
+        .iter()
+        .filter_map(|w| w.id())
+        .filter_map(|pid| cpu_seconds(&format!("/proc/{pid}/stat")))
+        .sum();
+    let own_cpu = cpu_seconds("/proc/self/stat").unwrap_or(0.0);
+    eprintln!(
+        "cpu: workers {workers_cpu:.1}s (incl. start-up), test process (simulator, harness) {own_cpu:.1}s, over {seconds:.1}s of wall time"
+    );
     for worker in &mut workers {
         worker.kill().await.unwrap();
     }
     let (events, _) = fleet.assert_nothing_lost(1..=fleet.tenants).await;
     (seconds, events)
+}
+
+/// User plus system CPU seconds of the process whose `stat` file is at
+/// `path` (Linux; `None` elsewhere).
+fn cpu_seconds(path: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(path).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
 }
 
 fn env_or(name: &str, default: usize) -> usize {

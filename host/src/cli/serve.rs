@@ -84,23 +84,22 @@ fn describe(limit: Option<Duration>) -> String {
 pub(super) struct LazyDeployment {
     args: DeploymentArgs,
     cell: OnceCell<Result<Deployment, String>>,
-    scale: OnceCell<Result<Option<crate::scale::ScaleOut>, String>>,
+    scale: OnceCell<Option<crate::scale::ScaleOut>>,
 }
 
 impl LazyDeployment {
-    /// The queues when queue mode is on (`O365_CYCLE_QUEUE`), opened once.
-    pub(super) async fn scale(&self) -> Result<Option<&crate::scale::ScaleOut>, &str> {
+    /// The queues when queue mode is on (`O365_CYCLE_QUEUE`), opened once
+    /// it succeeds (a storage hiccup at start fails that invocation only).
+    pub(super) async fn scale(&self) -> Result<Option<&crate::scale::ScaleOut>, String> {
         let settings = SettingsSource::from_environment(self.args.set.iter().cloned().collect());
         self.scale
-            .get_or_init(|| async {
+            .get_or_try_init(|| async {
                 crate::scale::ScaleOut::from_settings(&settings)
                     .await
                     .map_err(|e| format!("{e:#}"))
             })
             .await
-            .as_ref()
             .map(Option::as_ref)
-            .map_err(String::as_str)
     }
 
     pub(super) async fn get(&self) -> Result<&Deployment, &str> {
@@ -185,7 +184,7 @@ impl Invoke for SourceFunction {
                 return super::serve_queue::plan_invocation(deployment, scale, source, logs).await;
             }
             Ok(None) => {}
-            Err(e) => return super::serve_queue::unavailable(e, logs),
+            Err(e) => return super::serve_queue::unavailable(&e, logs),
         }
         let runs = run_source_invocation(deployment, source, deadline).await;
         if runs.is_empty() {

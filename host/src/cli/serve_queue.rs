@@ -33,6 +33,18 @@ pub async fn plan_invocation(
     source: &str,
     mut logs: Vec<String>,
 ) -> Invocation {
+    if scale.queue.name() != crate::scale::FUNCTIONS_QUEUE {
+        // Requests on another queue would wait forever: runCycle listens
+        // on the one its function.json names.
+        logs.push(format!(
+            "{source}: FAILED: {} = `{}`, but under Azure Functions the runCycle trigger listens on `{}` (functions/{QUEUE_FUNCTION}/function.json): set it to `{}`",
+            crate::scale::settings::QUEUE_SETTING,
+            scale.queue.name(),
+            crate::scale::FUNCTIONS_QUEUE,
+            crate::scale::FUNCTIONS_QUEUE
+        ));
+        return answer(false, logs, "failed");
+    }
     let report = plan(deployment, scale, Some(source)).await;
     logs.push(format!("{source}: {}", report.line()));
     logs.extend(
@@ -135,7 +147,7 @@ impl crate::functions::Invoke for QueueFunction {
                 )],
                 "failed",
             ),
-            Err(e) => unavailable(e, Vec::new()),
+            Err(e) => unavailable(&e, Vec::new()),
         }
     }
 }

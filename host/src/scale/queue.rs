@@ -267,14 +267,24 @@ impl CycleQueue {
                 let (Some(id), Some(receipt)) = (m.message_id, m.pop_receipt) else {
                     continue;
                 };
-                if let Ok(record) =
-                    PoisonRecord::decode(m.message_text.as_deref().unwrap_or_default())
-                {
-                    let mut request = record.request;
-                    request.planned =
-                        chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-                    self.send(&request).await?;
-                    moved += 1;
+                let text = m.message_text.as_deref().unwrap_or_default();
+                match PoisonRecord::decode(text) {
+                    // A placeholder for a message that was no request.
+                    Ok(record) if record.request.tenant == "?" => tracing::warn!(
+                        "poison message {id} was no cycle request ({}), deleted",
+                        record.cause
+                    ),
+                    Ok(record) => {
+                        let mut request = record.request;
+                        request.planned =
+                            chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+                        self.send(&request).await?;
+                        moved += 1;
+                    }
+                    Err(e) => tracing::warn!(
+                        "poison message {id} is no cycle request ({e}), deleted: {}",
+                        text.chars().take(200).collect::<String>()
+                    ),
                 }
                 client
                     .delete_message(&id, &receipt, None)
