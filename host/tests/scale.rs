@@ -843,3 +843,63 @@ async fn bench_steady_state() {
         tenants as f64 * 300.0 / seconds
     );
 }
+
+/// Under Azure Functions the runCycle trigger listens on `o365-cycles`
+/// only: a timer in queue mode with another queue name refuses to plan,
+/// naming the setting and the value to give, rather than filling a queue
+/// that nothing consumes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_functions_a_queue_the_trigger_does_not_listen_on_is_refused() {
+    warm_cache().await;
+    let fleet = Fleet::new(1, 1, 1, 1, Duration::ZERO).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut handler = fleet
+        .command(&["serve"])
+        .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
+        .env("O365_FUNCTION_TIMEOUT", "5m")
+        .env("O365_CYCLE_QUEUE", "other-cycles")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let ready = Instant::now();
+    while http.get(&base).send().await.is_err() {
+        assert!(
+            ready.elapsed() < Duration::from_secs(60),
+            "serve did not answer"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let timer = serde_json::json!({
+        "Data": {"timer": {"Schedule": {}, "ScheduleStatus": null, "IsPastDue": false}},
+        "Metadata": {}
+    });
+    let response = http
+        .post(format!("{base}/fetchAuditLogs"))
+        .json(&timer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 500);
+    let body: serde_json::Value = response.json().await.unwrap();
+    let line = body["Logs"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        line.contains("O365_CYCLE_QUEUE = `other-cycles`")
+            && line.contains("set it to `o365-cycles`"),
+        "{line}"
+    );
+    handler.kill().await.unwrap();
+}
