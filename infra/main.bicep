@@ -36,6 +36,10 @@ param auditHubName string = 'securityevents'
 @description('Hub for message-trace events (MESSAGE_TRACES_EVENT_HUB_NAME); the same hub by default.')
 param messageTraceHubName string = 'securityevents'
 
+@description('Scale out across instances (docs/scale.md): `o365-cycles` makes each timer enqueue one cycle request per tenant and the runCycle queue trigger run them (O365_CYCLE_QUEUE); empty: each timer runs its cycles itself.')
+@allowed(['', 'o365-cycles'])
+param cycleQueue string = ''
+
 @description('Extra app settings (O365_TENANTS, O365_TENANT_<KEY>__<NAME>, ...), merged over the generated ones.')
 param additionalAppSettings object = {}
 
@@ -126,6 +130,7 @@ module functionApp 'modules/function-app.bicep' = {
     auditHub: auditHubName
     messageTraceHub: messageTraceHubName
     checkpointContainer: checkpointContainer
+    cycleQueue: cycleQueue
     additionalAppSettings: additionalAppSettings
   }
 }

@@ -27,6 +27,7 @@ pub mod grants;
 pub mod pipeline;
 pub mod registry;
 pub mod runtime;
+pub mod scale;
 pub mod schedule;
 pub mod secrets;
 pub mod settings;

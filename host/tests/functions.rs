@@ -683,6 +683,26 @@ async fn the_function_files_declare_exactly_the_served_functions_and_the_timeout
         let bindings = function["bindings"].as_array().unwrap();
         assert_eq!(bindings.len(), 1, "{name}: one trigger, no other binding");
         let trigger = &bindings[0];
+        if name == "runCycle" {
+            // Queue mode (o365_host::scale): one cycle request per invocation.
+            assert_eq!(trigger["type"], "queueTrigger", "{name}");
+            assert_eq!(trigger["direction"], "in", "{name}");
+            assert_eq!(
+                trigger["name"], "request",
+                "{name}: the binding the handler reads"
+            );
+            assert_eq!(
+                trigger["queueName"],
+                o365_host::scale::FUNCTIONS_QUEUE,
+                "{name}"
+            );
+            assert_eq!(
+                trigger["connection"], "AzureWebJobsStorage",
+                "{name}: the checkpoints' account"
+            );
+            folders.insert(name);
+            continue;
+        }
         assert_eq!(trigger["type"], "timerTrigger", "{name}");
         assert_eq!(trigger["direction"], "in", "{name}");
         assert_eq!(

@@ -33,6 +33,8 @@ param eventHubsNamespace string
 param auditHub string
 param messageTraceHub string
 param checkpointContainer string
+@description('O365_CYCLE_QUEUE: `o365-cycles` (the queue functions/runCycle listens on) to scale out; empty: off.')
+param cycleQueue string = ''
 
 @description('More settings, e.g. O365_TENANTS and O365_TENANT_<KEY>__<NAME> for several tenants; they win over the ones above.')
 param additionalAppSettings object = {}
@@ -70,6 +72,7 @@ var settings = {
   'AUDIT_LOGS_EVENT_HUB_NAME': auditHub
   'MESSAGE_TRACES_EVENT_HUB_NAME': messageTraceHub
   'O365_CHECKPOINT_CONTAINER': checkpointContainer
+  'O365_CYCLE_QUEUE': cycleQueue
   'O365_COMPONENT_CACHE_DIR': '/tmp/o365-host/components'
   'O365_LOG_FORMAT': 'json'
   // app-settings:end

@@ -362,7 +362,9 @@ impl Deployment {
     /// platform may freeze the instance and its polling with it).
     pub async fn refresh_components(&self) {
         if let Some(follower) = &self.follower {
-            follower.poll().await;
+            // Many queue invocations start at once on a busy instance: one
+            // read of the pointers serves those of the next few seconds.
+            follower.poll_unless_fresh(REFRESH_FRESHNESS).await;
         }
     }
 
@@ -569,6 +571,9 @@ impl ComponentCache {
         Ok(component)
     }
 }
+
+/// How recent a read of the registry's pointers an invocation accepts.
+const REFRESH_FRESHNESS: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The setting of the registry's polling interval.
 pub const POLL_INTERVAL_SETTING: &str = "O365_COMPONENT_POLL_INTERVAL";

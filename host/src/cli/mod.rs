@@ -12,10 +12,12 @@ mod harness;
 mod inspect;
 mod once;
 mod serve;
+mod serve_queue;
 mod set_aside;
+mod worker;
 
 pub use args::{NetworkArgs, RuntimeArgs, TokenArgs};
-pub use deployment::{Deployment, DeploymentArgs, KNOWN_SOURCES, grant_for};
+pub use deployment::{Deployment, DeploymentArgs, KNOWN_SOURCES, ScheduledSource, grant_for};
 pub use inspect::human_ms;
 
 use clap::{Parser, Subcommand};
@@ -56,6 +58,14 @@ pub enum Command {
     /// Serve the Azure Functions custom handler on FUNCTIONS_CUSTOMHANDLER_PORT:
     /// one route per timer function, each running that source's cycle.
     Serve(Box<DeploymentArgs>),
+    /// Consume cycle requests from the queue (O365_CYCLE_QUEUE), one cycle
+    /// per request: the scale-out path outside Azure Functions.
+    Worker(Box<worker::WorkerArgs>),
+    /// Enqueue one cycle request per tenant and source that has none pending.
+    Plan(Box<DeploymentArgs>),
+    /// Requests that kept failing (poison queue): list or retry.
+    #[command(subcommand)]
+    Poison(worker::PoisonCommand),
     /// Work items that failed too often and were set aside: list or retry.
     #[command(subcommand)]
     SetAside(set_aside::SetAsideCommand),
@@ -113,6 +123,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }),
         Command::Serve(args) => serve::serve(*args).await.map(|_| ExitCode::SUCCESS),
+        Command::Worker(args) => worker::worker(*args).await.map(|_| ExitCode::SUCCESS),
+        Command::Plan(args) => Ok(exit_code(worker::plan_once(&args).await?)),
+        Command::Poison(command) => worker::poison(command).await.map(exit_code),
         Command::SetAside(command) => set_aside::run(command).await.map(exit_code),
         Command::Simulate(args) => o365_simulator::run_cli(args)
             .await

@@ -39,6 +39,7 @@ pub async fn serve(args: DeploymentArgs) -> anyhow::Result<()> {
     let deployment = Arc::new(LazyDeployment {
         args,
         cell: OnceCell::new(),
+        scale: OnceCell::new(),
     });
     tokio::spawn({
         let deployment = deployment.clone();
@@ -61,6 +62,14 @@ pub async fn serve(args: DeploymentArgs) -> anyhow::Result<()> {
             }),
         );
     }
+    // Queue mode (crate::scale): runCycle runs one request per invocation.
+    served = served.route(
+        super::serve_queue::QUEUE_FUNCTION,
+        Arc::new(super::serve_queue::QueueFunction {
+            deployment: deployment.clone(),
+            timeout: timeout.limit,
+        }),
+    );
     functions::server::serve(listener, served).await
 }
 
@@ -72,13 +81,28 @@ fn describe(limit: Option<Duration>) -> String {
 }
 
 /// The deployment, built once, on first need.
-struct LazyDeployment {
+pub(super) struct LazyDeployment {
     args: DeploymentArgs,
     cell: OnceCell<Result<Deployment, String>>,
+    scale: OnceCell<Option<crate::scale::ScaleOut>>,
 }
 
 impl LazyDeployment {
-    async fn get(&self) -> Result<&Deployment, &str> {
+    /// The queues when queue mode is on (`O365_CYCLE_QUEUE`), opened once
+    /// it succeeds (a storage hiccup at start fails that invocation only).
+    pub(super) async fn scale(&self) -> Result<Option<&crate::scale::ScaleOut>, String> {
+        let settings = SettingsSource::from_environment(self.args.set.iter().cloned().collect());
+        self.scale
+            .get_or_try_init(|| async {
+                crate::scale::ScaleOut::from_settings(&settings)
+                    .await
+                    .map_err(|e| format!("{e:#}"))
+            })
+            .await
+            .map(Option::as_ref)
+    }
+
+    pub(super) async fn get(&self) -> Result<&Deployment, &str> {
         self.cell
             .get_or_init(|| async {
                 let deployment = Deployment::build(&self.args)
@@ -157,6 +181,13 @@ impl Invoke for SourceFunction {
                 return finish(self.function, false, logs, Vec::new());
             }
         };
+        match self.deployment.scale().await {
+            Ok(Some(scale)) => {
+                return super::serve_queue::plan_invocation(deployment, scale, source, logs).await;
+            }
+            Ok(None) => {}
+            Err(e) => return super::serve_queue::unavailable(&e, logs),
+        }
         let started = Instant::now();
         // An instance the platform froze between invocations polled
         // nothing meanwhile: look at the pointers before the cycles start.

@@ -9,7 +9,11 @@
 //! the pace is smooth rather than a burst followed by a wall.
 //!
 //! Budgets are keyed by tenant and authority wherever the cycle runs in this
-//! process; with several instances (scale-out) each instance takes its share.
+//! process. With several instances (scale-out, `crate::scale`) a tenant's
+//! budget still holds whole: only the instance holding the tenant's
+//! checkpoint lease for a source sends requests for it, so one budget paces
+//! them at any moment (a cycle that ends on one instance and the next that
+//! starts on another can overlap by one burst at most).
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use std::collections::HashMap;

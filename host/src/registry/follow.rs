@@ -115,6 +115,8 @@ pub struct Follower {
     pointers: tokio::sync::Mutex<BTreeMap<String, Pointers>>,
     /// Loaded versions by sha256, shared by the tenants that run them.
     loaded: Mutex<HashMap<String, Arc<LoadedComponent>>>,
+    /// When the last poll that read the registry finished.
+    last_read: Mutex<Option<Instant>>,
 }
 
 impl Follower {
@@ -137,6 +139,7 @@ impl Follower {
             entries,
             pointers: tokio::sync::Mutex::new(BTreeMap::new()),
             loaded: Mutex::new(HashMap::new()),
+            last_read: Mutex::new(None),
         }
     }
 
@@ -162,6 +165,12 @@ impl Follower {
             .collect()
     }
 
+    /// Polls, unless a poll read the registry less than `freshness` ago.
+    pub async fn poll_unless_fresh(&self, freshness: Duration) -> Option<PollReport> {
+        let fresh = lock(&self.last_read).is_some_and(|at| at.elapsed() < freshness);
+        if fresh { None } else { Some(self.poll().await) }
+    }
+
     /// Reads the pointers and swaps every entry whose version changed.
     pub async fn poll(&self) -> PollReport {
         let mut report = PollReport::default();
@@ -183,6 +192,7 @@ impl Follower {
             };
             self.settle(followed, state, known, &mut report).await;
         }
+        *lock(&self.last_read) = Some(Instant::now());
         report
     }
 

@@ -31,6 +31,11 @@ pub struct SimulateArgs {
     /// Seed of the generated data.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Serve this many tenants instead of `--tenant`: ids
+    /// `00000000-0000-0000-0000-000000000001` upward (`numbered_tenant`),
+    /// seeds `--seed` upward, each with its own data and ground truth.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub tenants: Option<u32>,
     /// Content blobs per hour, per content type.
     #[arg(long, default_value_t = 4)]
     pub blobs_per_hour: u32,
@@ -73,14 +78,21 @@ impl SimulateArgs {
             ),
             None => None,
         };
+        let spec = |id: &str, seed: u64| TenantSpec {
+            audit_blobs_per_hour: self.blobs_per_hour,
+            audit_events_per_blob: self.events_per_blob,
+            traces_per_hour: self.traces_per_hour,
+            large_events: self.large_events,
+            ..TenantSpec::new(id, seed)
+        };
+        let tenants = match self.tenants {
+            None => vec![spec(&self.tenant, self.seed)],
+            Some(n) => (1..=n as usize)
+                .map(|i| spec(&crate::config::numbered_tenant(i), self.seed + i as u64 - 1))
+                .collect(),
+        };
         Ok(SimulatorConfig {
-            tenants: vec![TenantSpec {
-                audit_blobs_per_hour: self.blobs_per_hour,
-                audit_events_per_blob: self.events_per_blob,
-                traces_per_hour: self.traces_per_hour,
-                large_events: self.large_events,
-                ..TenantSpec::new(&self.tenant, self.seed)
-            }],
+            tenants,
             tls: self.tls,
             latency: Duration::from_millis(self.latency_ms),
             clients: vec![ClientSpec {
@@ -110,7 +122,14 @@ pub async fn run_cli(args: SimulateArgs) -> anyhow::Result<()> {
         println!("  ca:          {}", path.display());
     }
     println!("  foreign_url: {}", simulator.foreign_url());
-    println!("  tenant:      {}", args.tenant);
+    match args.tenants {
+        Some(n) => println!(
+            "  tenants:     {n}, {} to {}",
+            crate::config::numbered_tenant(1),
+            crate::config::numbered_tenant(n as usize)
+        ),
+        None => println!("  tenant:      {}", args.tenant),
+    }
     println!("  client_id:   {}", args.client_id);
     println!(
         "  identity:    IDENTITY_ENDPOINT={} IDENTITY_HEADER={}",
@@ -157,5 +176,31 @@ mod tests {
         assert_eq!(config.page_size, defaults.page_size);
         assert_eq!(config.clients[0].client_id, DEFAULT_CLIENT_ID);
         assert_eq!(config.listen, defaults.listen);
+    }
+
+    #[test]
+    fn a_tenant_count_serves_numbered_tenants_each_with_its_own_seed() {
+        let cli = Cli::parse_from([
+            "simulate",
+            "--tenants",
+            "3",
+            "--seed",
+            "10",
+            "--blobs-per-hour",
+            "2",
+        ]);
+        let config = cli.args.to_config().unwrap();
+        let ids: Vec<_> = config.tenants.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                DEFAULT_TENANT,
+                "00000000-0000-0000-0000-000000000002",
+                "00000000-0000-0000-0000-000000000003"
+            ]
+        );
+        let seeds: Vec<_> = config.tenants.iter().map(|t| t.seed).collect();
+        assert_eq!(seeds, [10, 11, 12]);
+        assert!(config.tenants.iter().all(|t| t.audit_blobs_per_hour == 2));
     }
 }

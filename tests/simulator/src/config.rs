@@ -9,6 +9,12 @@ use crate::data::ContentType;
 
 /// The default tenant id.
 pub const DEFAULT_TENANT: &str = "00000000-0000-0000-0000-000000000001";
+/// The id of the `n`-th tenant (from 1) of a simulator serving many:
+/// `00000000-0000-0000-0000-<n, 12 digits>`, so tenant 1 is [`DEFAULT_TENANT`].
+pub fn numbered_tenant(n: usize) -> String {
+    format!("00000000-0000-0000-0000-{n:012}")
+}
+
 /// The default client (application) id.
 pub const DEFAULT_CLIENT_ID: &str = "11111111-1111-1111-1111-111111111111";
 /// The default client secret.

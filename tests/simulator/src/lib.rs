@@ -38,7 +38,7 @@ mod tokens;
 pub use cli::{SimulateArgs, run_cli};
 pub use config::{
     ClientSpec, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_IDENTITY_HEADER, DEFAULT_TENANT,
-    MANAGED_IDENTITY_CLIENT_ID, SimulatorConfig, TenantSpec,
+    MANAGED_IDENTITY_CLIENT_ID, SimulatorConfig, TenantSpec, numbered_tenant,
 };
 pub use credentials::{TestCertificate, TestKey};
 pub use data::{AuditTruth, ContentType, TraceTruth};

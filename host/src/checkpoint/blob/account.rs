@@ -10,6 +10,12 @@
 //!   uses with a managed identity: requests carry an Entra ID token of
 //!   [`crate::azure::AzureIdentity`].
 //!
+//! The same account's Queue service carries cycle requests when the
+//! deployment scales out (`crate::scale`): its endpoint comes from the same
+//! settings (`QueueEndpoint`, Azurite's queue port, `<account>.queue.<suffix>`,
+//! or `AzureWebJobsStorage__queueServiceUri`), and the same SAS or identity
+//! authorizes it.
+//!
 //! Clients are made per request with a shared HTTP transport, so that a
 //! fresh SAS can be attached when the previous one nears its expiry.
 
@@ -25,6 +31,7 @@ use azure_core::http::{
 use azure_storage_blob::{
     BlobClient, BlobClientOptions, BlobContainerClient, BlobContainerClientOptions,
 };
+use azure_storage_queue::{QueueClient, QueueClientOptions};
 use chrono::Utc;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -35,6 +42,8 @@ pub const CONNECTION_SETTING: &str = "AzureWebJobsStorage";
 pub const ACCOUNT_NAME_SETTING: &str = "AzureWebJobsStorage__accountName";
 /// See [`ACCOUNT_NAME_SETTING`].
 pub const SERVICE_URI_SETTING: &str = "AzureWebJobsStorage__blobServiceUri";
+/// The identity-based Queue endpoint setting, as Functions names it.
+pub const QUEUE_SERVICE_URI_SETTING: &str = "AzureWebJobsStorage__queueServiceUri";
 
 /// Azurite's published development account and key.
 const DEV_ACCOUNT: &str = "devstoreaccount1";
@@ -49,6 +58,9 @@ const SAS_RENEW_AFTER: chrono::Duration = chrono::Duration::hours(1);
 pub struct BlobAccount {
     /// The Blob service endpoint, ending in `/`.
     endpoint: Url,
+    /// The same account's Queue service endpoint, ending in `/`, when the
+    /// settings give or imply one.
+    queue_endpoint: Option<Url>,
     auth: Auth,
     transport: Transport,
     /// Which setting configured it, for messages.
@@ -111,8 +123,15 @@ impl BlobAccount {
         } else {
             return Ok(None);
         };
+        let queue_endpoint = match settings.get(QUEUE_SERVICE_URI_SETTING) {
+            Some(uri) => Some(Url::parse(uri.trim()).ok().filter(|u| u.scheme() == "https").with_context(|| {
+                format!("{QUEUE_SERVICE_URI_SETTING} = `{uri}` is not an https URL; give the Queue endpoint, e.g. https://<account>.queue.core.windows.net")
+            })?),
+            None => queue_from_blob(&endpoint.1),
+        };
         let credential = AzureIdentity::from_settings(settings).credential()?;
         Ok(Some(Self {
+            queue_endpoint: queue_endpoint.map(with_slash),
             endpoint: with_slash(endpoint.1),
             auth: Auth::Token(credential),
             transport: transport(),
@@ -176,6 +195,16 @@ impl BlobAccount {
         if !matches!(endpoint.scheme(), "https" | "http") {
             return Err(fail("the Blob endpoint must be http(s)"));
         }
+        let queue_endpoint = match get("QueueEndpoint") {
+            Some(url) => Some(Url::parse(url).map_err(|_| fail("QueueEndpoint is not a URL"))?),
+            None if development => Some(Url::parse("http://127.0.0.1:10001/devstoreaccount1")?),
+            None if !account.is_empty() => {
+                let protocol = get("DefaultEndpointsProtocol").map_or("https", |p| p.as_str());
+                let suffix = get("EndpointSuffix").map_or("core.windows.net", |s| s.as_str());
+                Url::parse(&format!("{protocol}://{account}.queue.{suffix}")).ok()
+            }
+            None => queue_from_blob(&endpoint),
+        };
         let auth = if let Some(sas) = get("SharedAccessSignature") {
             Auth::Sas(sas.trim_start_matches('?').to_string())
         } else {
@@ -191,6 +220,7 @@ impl BlobAccount {
         };
         Ok(Self {
             endpoint: with_slash(endpoint),
+            queue_endpoint: queue_endpoint.map(with_slash),
             auth,
             transport: transport(),
             setting: CONNECTION_SETTING,
@@ -200,6 +230,34 @@ impl BlobAccount {
     /// The Blob endpoint (no secrets), for messages.
     pub fn endpoint(&self) -> &Url {
         &self.endpoint
+    }
+
+    /// The Queue service endpoint (no secrets), when known.
+    pub fn queue_endpoint(&self) -> Option<&Url> {
+        self.queue_endpoint.as_ref()
+    }
+
+    /// A client for queue `name` of this account's Queue service; an error
+    /// naming the setting to add when the settings imply no Queue endpoint.
+    pub fn queue_client(&self, name: &str) -> azure_core::Result<QueueClient> {
+        let Some(base) = &self.queue_endpoint else {
+            return Err(azure_core::Error::with_message(
+                azure_core::error::ErrorKind::Other,
+                format!(
+                    "{} gives no Queue endpoint for this storage account: add QueueEndpoint=<url> to the connection string, or set {QUEUE_SERVICE_URI_SETTING}",
+                    self.setting
+                ),
+            ));
+        };
+        let url = self.signed(base, name)?;
+        QueueClient::new(
+            url,
+            self.credential(),
+            Some(QueueClientOptions {
+                client_options: self.client_options(),
+                ..Default::default()
+            }),
+        )
     }
 
     /// The setting this account came from.
@@ -263,10 +321,15 @@ impl BlobAccount {
     }
 
     fn url(&self, path: &str) -> azure_core::Result<Url> {
-        let mut url = self.endpoint.join(path).map_err(|e| {
+        self.signed(&self.endpoint, path)
+    }
+
+    /// `path` under `base`, with the SAS when requests carry one.
+    fn signed(&self, base: &Url, path: &str) -> azure_core::Result<Url> {
+        let mut url = base.join(path).map_err(|e| {
             azure_core::Error::with_message(
                 azure_core::error::ErrorKind::DataConversion,
-                format!("`{path}` is not a valid blob path: {e}"),
+                format!("`{path}` is not a valid blob or queue path: {e}"),
             )
         })?;
         match &self.auth {
@@ -289,6 +352,18 @@ impl BlobAccount {
         }
         Ok(url)
     }
+}
+
+/// `https://<account>.queue.<suffix>` for `https://<account>.blob.<suffix>`;
+/// `None` for any other shape (a custom domain, Azurite by port).
+fn queue_from_blob(blob: &Url) -> Option<Url> {
+    let host = blob.host_str()?;
+    let (account, rest) = host.split_once(".blob.")?;
+    let mut url = blob.clone();
+    url.set_host(Some(&format!("{account}.queue.{rest}")))
+        .ok()?;
+    url.set_path("/");
+    Some(url)
 }
 
 fn with_slash(mut url: Url) -> Url {
@@ -343,6 +418,27 @@ mod tests {
             "the key is never printed"
         );
 
+        assert_eq!(
+            azure.queue_endpoint().unwrap().as_str(),
+            "https://acct1.queue.core.windows.net/"
+        );
+        assert_eq!(
+            dev.queue_endpoint().unwrap().as_str(),
+            "http://127.0.0.1:10001/devstoreaccount1/"
+        );
+        let with_queue = BlobAccount::from_connection_string(&format!(
+            "AccountName=devstoreaccount1;AccountKey={DEV_KEY};BlobEndpoint=http://127.0.0.1:4321/devstoreaccount1;QueueEndpoint=http://127.0.0.1:4322/devstoreaccount1"
+        ))
+        .unwrap();
+        let queue = with_queue.queue_client("o365-cycles").unwrap();
+        assert_eq!(
+            queue.url().as_str().split('?').next().unwrap(),
+            "http://127.0.0.1:4322/devstoreaccount1/o365-cycles"
+        );
+        assert!(
+            queue.url().query().unwrap().contains("ss=bq"),
+            "one SAS serves queues too"
+        );
         let sas = BlobAccount::from_connection_string(
             "BlobEndpoint=https://acct1.blob.core.windows.net/;SharedAccessSignature=sv=2022-11-02&sig=abc",
         )
@@ -391,6 +487,24 @@ mod tests {
             None,
             "no SAS with a token"
         );
+        assert_eq!(
+            account.queue_endpoint().unwrap().as_str(),
+            "https://acct1.queue.core.windows.net/"
+        );
+        let blob_uri = SettingsSource::from_pairs(&[(
+            SERVICE_URI_SETTING,
+            "https://acct2.blob.core.usgovcloudapi.net",
+        )]);
+        let account = BlobAccount::from_settings(&blob_uri).unwrap().unwrap();
+        assert_eq!(
+            account.queue_endpoint().unwrap().as_str(),
+            "https://acct2.queue.core.usgovcloudapi.net/"
+        );
+        let custom =
+            SettingsSource::from_pairs(&[(SERVICE_URI_SETTING, "https://blobs.example.com")]);
+        let account = BlobAccount::from_settings(&custom).unwrap().unwrap();
+        let err = account.queue_client("q").err().unwrap().to_string();
+        assert!(err.contains(QUEUE_SERVICE_URI_SETTING), "{err}");
         let bad = SettingsSource::from_pairs(&[(ACCOUNT_NAME_SETTING, "Acct_1")]);
         let err = BlobAccount::from_settings(&bad).unwrap_err().to_string();
         assert!(err.contains(ACCOUNT_NAME_SETTING), "{err}");

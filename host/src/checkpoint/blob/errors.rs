@@ -5,7 +5,7 @@ use super::BlobAccount;
 use crate::checkpoint::CheckpointError;
 
 /// The status code and the service's error code of a failed request.
-pub(super) fn status(e: &azure_core::Error) -> (Option<u16>, Option<&str>) {
+pub(crate) fn status(e: &azure_core::Error) -> (Option<u16>, Option<&str>) {
     match e.kind() {
         azure_core::error::ErrorKind::HttpResponse {
             status, error_code, ..
@@ -16,13 +16,13 @@ pub(super) fn status(e: &azure_core::Error) -> (Option<u16>, Option<&str>) {
 
 /// Whether the request failed because the blob (or its container) is not
 /// there.
-pub(super) fn not_found(e: &azure_core::Error) -> bool {
+pub(crate) fn not_found(e: &azure_core::Error) -> bool {
     status(e).0 == Some(404)
 }
 
 /// Whether a conditional request found its condition false: `412`, or
 /// `409` for a create of a blob that exists.
-pub(super) fn condition_failed(e: &azure_core::Error) -> bool {
+pub(crate) fn condition_failed(e: &azure_core::Error) -> bool {
     match status(e) {
         (Some(412), _) => true,
         (Some(409), Some(code)) => code == "BlobAlreadyExists",

@@ -23,13 +23,16 @@
 //! previous save, as the local store writes them.
 
 mod account;
-mod errors;
+pub(crate) mod errors;
 mod lease;
 mod reads;
 mod sas;
 mod segments;
 
-pub use account::{ACCOUNT_NAME_SETTING, BlobAccount, CONNECTION_SETTING, SERVICE_URI_SETTING};
+pub use account::{
+    ACCOUNT_NAME_SETTING, BlobAccount, CONNECTION_SETTING, QUEUE_SERVICE_URI_SETTING,
+    SERVICE_URI_SETTING,
+};
 pub use lease::BlobLease;
 
 use super::head::{checked_name, finish, prepare, stored_version};

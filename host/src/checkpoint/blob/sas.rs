@@ -12,8 +12,11 @@ use ring::hmac;
 
 /// The SAS version signed (the string-to-sign below is this version's).
 const SAS_VERSION: &str = "2022-11-02";
-/// Read, write, delete, list, add, create: what checkpoints need.
-const PERMISSIONS: &str = "rwdlac";
+/// Read, write, delete, list, add, create (checkpoints), update and
+/// process (cycle requests on queues, `crate::scale`).
+const PERMISSIONS: &str = "rwdlacup";
+/// The services signed for: Blob (checkpoints) and Queue (cycle requests).
+const SERVICES: &str = "bq";
 
 /// Signs account SAS tokens for one storage account.
 pub(super) struct AccountKey {
@@ -43,7 +46,7 @@ impl AccountKey {
         })
     }
 
-    /// An account SAS query string (without `?`) for Blob service, container
+    /// An account SAS query string (without `?`) for Blob and Queue service, container
     /// and object operations, valid from five minutes before `now` (clock
     /// skew) until `expiry`; `https_only` unless the endpoint is plain http
     /// (Azurite).
@@ -60,7 +63,7 @@ impl AccountKey {
         // services, resource types, start, expiry, IP, protocol, version,
         // encryption scope, each followed by a newline.
         let to_sign = format!(
-            "{}\n{PERMISSIONS}\nb\nsco\n{start}\n{expiry}\n\n{protocol}\n{SAS_VERSION}\n\n",
+            "{}\n{PERMISSIONS}\n{SERVICES}\nsco\n{start}\n{expiry}\n\n{protocol}\n{SAS_VERSION}\n\n",
             self.account
         );
         let signature = hmac::sign(&self.key, to_sign.as_bytes());
@@ -68,7 +71,7 @@ impl AccountKey {
         let signature = base64::engine::general_purpose::STANDARD.encode(signature.as_ref());
         url::form_urlencoded::Serializer::new(String::new())
             .append_pair("sv", SAS_VERSION)
-            .append_pair("ss", "b")
+            .append_pair("ss", SERVICES)
             .append_pair("srt", "sco")
             .append_pair("sp", PERMISSIONS)
             .append_pair("st", &start)
@@ -110,7 +113,7 @@ mod tests {
             .unwrap();
         let expected = hmac::sign(
             &hmac::Key::new(hmac::HMAC_SHA256, &raw),
-            b"devstoreaccount1\nrwdlac\nb\nsco\n2026-11-28T12:00:00Z\n2026-11-28T13:05:00Z\n\nhttps,http\n2022-11-02\n\n",
+            b"devstoreaccount1\nrwdlacup\nbq\nsco\n2026-11-28T12:00:00Z\n2026-11-28T13:05:00Z\n\nhttps,http\n2022-11-02\n\n",
         );
         assert_eq!(
             pairs["sig"],
