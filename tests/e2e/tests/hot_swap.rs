@@ -138,6 +138,20 @@ fn published_rows(p: &Pipeline) -> BTreeSet<(String, String)> {
         .collect()
 }
 
+/// The rows a cycle at `now` must have published since `start`: received
+/// before `now - min-age` and visible by `now`.
+fn truth_rows(p: &Pipeline, start: i64, now: i64) -> BTreeSet<(String, String)> {
+    p.sim
+        .trace_truth(
+            DEFAULT_TENANT,
+            o365_e2e::at(start)..o365_e2e::at(now - MIN_AGE),
+        )
+        .into_iter()
+        .filter(|t| t.available_at <= o365_e2e::at(now))
+        .map(|t| (t.id, t.recipient.to_lowercase()))
+        .collect()
+}
+
 /// Requests whose path contains `part`.
 fn requests_to(p: &Pipeline, part: &str) -> usize {
     p.sim
@@ -213,16 +227,7 @@ async fn a_tenant_moved_to_graph_during_a_catch_up_loses_nothing_and_fails_no_ca
     );
     assert!(requests_to(&p, REPORTING_PATH) > 0);
 
-    let truth: BTreeSet<(String, String)> = p
-        .sim
-        .trace_truth(
-            DEFAULT_TENANT,
-            o365_e2e::at(start)..o365_e2e::at(now - MIN_AGE),
-        )
-        .into_iter()
-        .filter(|t| t.available_at <= o365_e2e::at(now))
-        .map(|t| (t.id, t.recipient.to_lowercase()))
-        .collect();
+    let truth = truth_rows(&p, start, now);
     assert!(
         truth.len() > 1000,
         "a catch-up worth the name: {}",
@@ -479,16 +484,7 @@ async fn a_slice_left_unfinished_by_one_version_is_planned_again_by_the_next() {
             .all(|r| r.path_and_query.contains(GRAPH_PATH)),
         "an old work item was sent after the swap"
     );
-    let truth: BTreeSet<(String, String)> = p
-        .sim
-        .trace_truth(
-            DEFAULT_TENANT,
-            o365_e2e::at(start)..o365_e2e::at(now - MIN_AGE),
-        )
-        .into_iter()
-        .filter(|t| t.available_at <= o365_e2e::at(now))
-        .map(|t| (t.id, t.recipient.to_lowercase()))
-        .collect();
+    let truth = truth_rows(&p, start, now);
     let published = published_rows(&p);
     assert_eq!(
         truth.difference(&published).count(),
