@@ -40,7 +40,18 @@ pub struct LocalStore {
 /// Exclusive right to run a cycle for one tenant and source; released on drop.
 #[derive(Debug)]
 pub struct LocalLease {
-    _file: File,
+    file: File,
+}
+
+impl Drop for LocalLease {
+    /// Unlocks explicitly rather than by closing: a child process another
+    /// thread forks holds a copy of the descriptor until it execs, and a
+    /// lock released only by closing would live on in that copy, turning
+    /// the next host away for that moment (seen once in a test run under
+    /// load). Unlocking releases the lock on every copy at once.
+    fn drop(&mut self) {
+        let _ = self.file.unlock();
+    }
 }
 
 /// The files of one tenant and source.
@@ -411,9 +422,7 @@ impl CheckpointStore for LocalStore {
             let path = files.lease();
             let file = open_lock_file(&files, &path)?;
             match file.try_lock() {
-                Ok(()) => Ok(Some(
-                    Box::new(LocalLease { _file: file }) as Box<dyn LeaseGuard>
-                )),
+                Ok(()) => Ok(Some(Box::new(LocalLease { file }) as Box<dyn LeaseGuard>)),
                 Err(TryLockError::WouldBlock) => Ok(None),
                 Err(TryLockError::Error(e)) => {
                     Err(files.io(format!("locking {}", path.display()))(e))
