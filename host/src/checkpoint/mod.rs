@@ -38,6 +38,7 @@ pub use journal::{COMPACT_MIN_ENTRIES, JournalHead};
 pub use legacy::{LEGACY_BLOB, import_legacy_timestamp};
 pub use local::{LocalLease, LocalStore};
 pub use memory::Memory;
+pub(crate) use select::valid_storage_name;
 pub use select::{CONTAINER_SETTING, store_from_settings};
 pub use set_aside::{Failure, SetAsideItem};
 pub use stats::{StoreFigures, StoreStats};

@@ -30,7 +30,7 @@ pub async fn store_from_settings(
         .get(CONTAINER_SETTING)
         .unwrap_or_else(|| DEFAULT_CONTAINER.to_string());
     let container = container.trim();
-    if !valid_container(container) {
+    if !valid_storage_name(container) {
         bail!(
             "{CONTAINER_SETTING} = `{container}` is not a container name: 3 to 63 lowercase letters, digits and single hyphens, starting and ending with a letter or digit"
         );
@@ -57,8 +57,9 @@ pub async fn store_from_settings(
     Ok(Arc::new(store))
 }
 
-/// Blob storage's container naming rule.
-fn valid_container(name: &str) -> bool {
+/// Azure Storage's naming rule for containers and queues (3-63 lowercase
+/// letters, digits and single hyphens, not at either end).
+pub(crate) fn valid_storage_name(name: &str) -> bool {
     (3..=63).contains(&name.len())
         && name
             .chars()

@@ -53,13 +53,9 @@ impl RegistryChoice {
             "blob" => Self::Blob(DEFAULT_CONTAINER.into()),
             _ => match value.strip_prefix("blob:") {
                 Some(container) => {
-                    let ok = (3..=63).contains(&container.len())
-                        && container
-                            .chars()
-                            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-                    if !ok {
+                    if !crate::checkpoint::valid_storage_name(container) {
                         bail!(
-                            "{REGISTRY_SETTING} = `{value}`: `{container}` is not a Blob container name (3-63 lowercase letters, digits and -)"
+                            "{REGISTRY_SETTING} = `{value}`: `{container}` is not a Blob container name (3-63 lowercase letters, digits and single hyphens, not at either end)"
                         );
                     }
                     Self::Blob(container.into())

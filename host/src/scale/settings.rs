@@ -54,7 +54,7 @@ impl QueueSettings {
         else {
             return Ok(None);
         };
-        if !valid_queue_name(&queue) || queue.len() > 56 {
+        if !crate::checkpoint::valid_storage_name(&queue) || queue.len() > 56 {
             bail!(
                 "{QUEUE_SETTING} = `{queue}` is not a queue name: 3 to 56 lowercase letters, digits and single hyphens, \
                  starting and ending with a letter or digit (its poison queue adds `-poison`); under Azure Functions use `{FUNCTIONS_QUEUE}`"
@@ -95,17 +95,6 @@ impl QueueSettings {
     pub fn retry_delay(&self, attempts: u32) -> Duration {
         (self.visibility / 4) * attempts.max(1)
     }
-}
-
-/// The Queue service's naming rule.
-fn valid_queue_name(name: &str) -> bool {
-    (3..=63).contains(&name.len())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !name.starts_with('-')
-        && !name.ends_with('-')
-        && !name.contains("--")
 }
 
 #[cfg(test)]
