@@ -9,6 +9,7 @@
 
 use super::deployment::{Deployment, DeploymentArgs};
 use crate::settings::SettingsSource;
+use crate::telemetry::process::{cpu_seconds, peak_rss_mib};
 use anyhow::Context as _;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -193,24 +194,4 @@ pub async fn bench_pipeline(args: PipelineBenchArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// User plus system CPU seconds of this process (Linux).
-fn cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the command name, which is in parentheses.
-    let rest = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    // /proc reports in USER_HZ, 100 on Linux.
-    Some((utime + stime) / 100.0)
-}
-
-/// Peak resident memory of this process in MiB (Linux `VmHWM`).
-fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
 }

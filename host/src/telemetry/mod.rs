@@ -15,6 +15,7 @@
 
 pub mod catalog;
 pub mod cycle;
+pub mod process;
 
 use chrono::{TimeZone, Utc};
 use std::collections::BTreeMap;
