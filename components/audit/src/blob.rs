@@ -62,28 +62,27 @@ pub fn fetch(
             .and_then(time::parse_millis)
             .unwrap_or(ctx.now),
     };
-    // The records as a plain scan finds them, each parsed once; any doubt
-    // (a body the scan cannot split, a record that does not parse) and the
+    // Each record read once, straight from the body; any doubt (a body not
+    // shaped like an array of records, a record that does not read) and the
     // whole body is read exactly instead, so bad input is judged as strictly
     // as ever (`split`).
     let quick = std::str::from_utf8(body)
         .ok()
-        .and_then(crate::split::array_elements);
-    let (events, mut counters) =
-        match quick.and_then(|records| normalize_all(api, config, &what, &info, &records, false)) {
-            Some(done) => done,
-            None => {
-                let raw: Vec<&RawValue> = serde_json::from_slice(body).map_err(|e| {
-                    malformed(
-                        &what,
-                        &format!("the body is not a JSON array ({e})"),
-                        &response,
-                    )
-                })?;
-                let records: Vec<&str> = raw.iter().map(|r| r.get()).collect();
-                normalize_all(api, config, &what, &info, &records, true).unwrap_or_default()
-            }
-        };
+        .and_then(crate::split::records);
+    let (events, mut counters) = match quick {
+        Some(records) => normalize_read(config, &info, &records),
+        None => {
+            let raw: Vec<&RawValue> = serde_json::from_slice(body).map_err(|e| {
+                malformed(
+                    &what,
+                    &format!("the body is not a JSON array ({e})"),
+                    &response,
+                )
+            })?;
+            let records: Vec<&str> = raw.iter().map(|r| r.get()).collect();
+            normalize_exactly(api, &what, config, &info, &records)
+        }
+    };
     counters.add(counters::BLOBS, 1);
     counters.add(counters::EVENTS, events.len() as u64);
     Ok(StepOutput {
@@ -93,25 +92,36 @@ pub fn fetch(
     })
 }
 
-/// The events of `records` (each one's JSON text) and the counts. With
-/// `exact` false the texts come from the quick scan and are not known to be
-/// valid: the first one that does not read as a record gives `None`, for
-/// the caller to read the body exactly; with `exact` true a record that
-/// does not read is published as it came, with `normalizationError`.
-fn normalize_all(
+/// The events of `records`, all read, and the counts.
+fn normalize_read(config: &Config, info: &BlobInfo, records: &[Record]) -> (Vec<Event>, Counters) {
+    let mut counters = Counters::default();
+    let mut events = Vec::with_capacity(records.len());
+    for (index, record) in records.iter().enumerate() {
+        if let Some(event) = normalize_one(config, info, record, index, &mut counters) {
+            events.push(event);
+        }
+    }
+    (events, counters)
+}
+
+/// The events of `records` (each one's JSON text) and the counts; a record
+/// that does not read is published as it came, with `normalizationError`.
+fn normalize_exactly(
     api: &mut impl Api,
-    config: &Config,
     what: &str,
+    config: &Config,
     info: &BlobInfo,
     records: &[&str],
-    exact: bool,
-) -> Option<(Vec<Event>, Counters)> {
+) -> (Vec<Event>, Counters) {
     let mut counters = Counters::default();
     let mut events = Vec::with_capacity(records.len());
     for (index, text) in records.iter().enumerate() {
-        let record = match Record::read(text) {
-            Ok(record) => record,
-            Err(_) if !exact => return None,
+        match Record::read(text) {
+            Ok(record) => {
+                if let Some(event) = normalize_one(config, info, &record, index, &mut counters) {
+                    events.push(event);
+                }
+            }
             Err(problem) => {
                 api.log(
                     Level::Warn,
@@ -119,22 +129,31 @@ fn normalize_all(
                 );
                 counters.add(counters::MALFORMED_RECORDS, 1);
                 events.push(normalize::malformed(text, index, info, &problem));
-                continue;
             }
-        };
-        if record
-            .source()
-            .is_some_and(|source| config.is_ignored_source(&source))
-        {
-            counters.add(counters::IGNORED_EVENTS, 1);
-            continue;
         }
-        let normalized = record.normalize(index, info);
-        counters.add(counters::RECORDS_WITHOUT_ID, u64::from(!normalized.had_id));
-        counters.add(counters::BAD_TIMES, u64::from(!normalized.had_time));
-        events.push(normalized.event);
     }
-    Some((events, counters))
+    (events, counters)
+}
+
+/// The event of record number `index`, or none if its source is ignored.
+fn normalize_one(
+    config: &Config,
+    info: &BlobInfo,
+    record: &Record,
+    index: usize,
+    counters: &mut Counters,
+) -> Option<Event> {
+    if record
+        .source()
+        .is_some_and(|source| config.is_ignored_source(&source))
+    {
+        counters.add(counters::IGNORED_EVENTS, 1);
+        return None;
+    }
+    let normalized = record.normalize(index, info);
+    counters.add(counters::RECORDS_WITHOUT_ID, u64::from(!normalized.had_id));
+    counters.add(counters::BAD_TIMES, u64::from(!normalized.had_time));
+    Some(normalized.event)
 }
 
 #[cfg(test)]

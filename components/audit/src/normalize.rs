@@ -85,6 +85,31 @@ impl<'a> Record<'a> {
         Ok(Record { raw, fields })
     }
 
+    /// Reads the JSON object at the start of `text` as a record, and where
+    /// it ended; `None` if `text` does not start with a JSON object that
+    /// reads as a record. What follows the object is not looked at.
+    pub fn read_prefix(text: &'a str) -> Option<(Record<'a>, usize)> {
+        if !text.starts_with('{') {
+            return None;
+        }
+        let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Fields>();
+        let fields = stream.next()?.ok()?;
+        let end = stream.byte_offset();
+        Some((
+            Record {
+                raw: &text[..end],
+                fields,
+            },
+            end,
+        ))
+    }
+
+    /// The record's JSON text, as it came.
+    #[cfg(test)]
+    pub fn raw(&self) -> &'a str {
+        self.raw
+    }
+
     /// The record's `Source`, if it has one.
     pub fn source(&self) -> Option<String> {
         text(&self.fields.source)

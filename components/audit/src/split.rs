@@ -1,16 +1,23 @@
-//! Finding the records of a content blob without parsing them twice.
+//! Reading the records of a content blob in one pass.
 //!
 //! A blob is a JSON array of records. Reading it as `Vec<&RawValue>` and
-//! then each record's fields parses every byte twice; this finds where each
-//! element starts and ends with a plain scan (strings and nesting only), and
-//! leaves validation to the one real parse of each record's fields. The scan
-//! does not validate: a body it cannot split, or an element that then fails
-//! to parse, sends the caller back to the exact parse of the whole body, so
-//! broken input is judged exactly as before.
+//! then each record's fields parses every byte twice; a separate scan for
+//! where each element ends, then a parse of each, still reads every byte
+//! twice. Here serde parses one record at a time straight from the blob
+//! (a stream deserializer started at the record, which says where the
+//! record ended), so each byte is read once, and only the commas and
+//! brackets between records are looked at by hand.
+//!
+//! Any doubt (a body that is not shaped like an array of objects, a record
+//! that does not parse) gives `None`, for the caller to read the whole body
+//! exactly (`Vec<&RawValue>`, then each record): broken input is judged
+//! exactly as before.
 
-/// The text of each element of the JSON array `text`, or `None` if `text`
-/// is not shaped like an array of values separated by commas.
-pub fn array_elements(text: &str) -> Option<Vec<&str>> {
+use crate::normalize::Record;
+
+/// Each record of the JSON array `text`, read, or `None` if `text` is not
+/// an array of JSON objects that all read as records.
+pub fn records(text: &str) -> Option<Vec<Record<'_>>> {
     let b = text.as_bytes();
     let mut i = skip_whitespace(b, 0);
     if b.get(i) != Some(&b'[') {
@@ -22,10 +29,9 @@ pub fn array_elements(text: &str) -> Option<Vec<&str>> {
         return (skip_whitespace(b, i + 1) == b.len()).then_some(out);
     }
     loop {
-        let start = i;
-        i = value_end(b, i)?;
-        out.push(&text[start..i]);
-        i = skip_whitespace(b, i);
+        let (record, end) = Record::read_prefix(text.get(i..)?)?;
+        out.push(record);
+        i = skip_whitespace(b, i + end);
         match b.get(i)? {
             b',' => i = skip_whitespace(b, i + 1),
             b']' => return (skip_whitespace(b, i + 1) == b.len()).then_some(out),
@@ -41,93 +47,52 @@ fn skip_whitespace(b: &[u8], mut i: usize) -> usize {
     i
 }
 
-/// Where the value starting at `start` ends (one past its last byte).
-fn value_end(b: &[u8], start: usize) -> Option<usize> {
-    match *b.get(start)? {
-        b'{' | b'[' => {
-            let mut depth = 0usize;
-            let mut i = start;
-            while i < b.len() {
-                match b[i] {
-                    b'"' => {
-                        i = string_end(b, i)?;
-                        continue;
-                    }
-                    b'{' | b'[' => depth += 1,
-                    b'}' | b']' => {
-                        depth = depth.checked_sub(1)?;
-                        if depth == 0 {
-                            return Some(i + 1);
-                        }
-                    }
-                    _ => {}
-                }
-                i += 1;
-            }
-            None
-        }
-        b'"' => string_end(b, start),
-        _ => {
-            let mut i = start;
-            while i < b.len() && !matches!(b[i], b',' | b']' | b' ' | b'\t' | b'\n' | b'\r') {
-                i += 1;
-            }
-            (i > start).then_some(i)
-        }
-    }
-}
-
-/// One past the closing quote of the string whose opening quote is at
-/// `start`.
-fn string_end(b: &[u8], start: usize) -> Option<usize> {
-    let mut i = start + 1;
-    loop {
-        let offset = b.get(i..)?.iter().position(|&c| c == b'"' || c == b'\\')?;
-        i += offset;
-        if b[i] == b'\\' {
-            i += 2;
-        } else {
-            return Some(i + 1);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn raw(records: &[Record]) -> Vec<String> {
+        records.iter().map(|r| r.raw().to_string()).collect()
+    }
+
     #[test]
-    fn splits_what_serde_splits() {
+    fn finds_what_serde_finds() {
         for text in [
             "[]",
             " [ ] ",
             r#"[{"a":1}]"#,
             r#"[{"a":"x]}\"{"}, {"b":[1,{"c":"\\"}]} ,{}]"#,
-            "\u{feff}[1, \"two\", null, true, [3], {\"k\": -4.5e3}]".trim_start_matches('\u{feff}'),
             "[\n  {\"Id\": \"1\"},\n  {\"Id\": \"2\"}\n]\n",
+            r#"[{"Id":"1","CreationTime":"2024-05-01T07:40:00","Nested":{"Id":"inner"}},{"Id":2}]"#,
         ] {
-            let ours = array_elements(text).unwrap_or_else(|| panic!("{text}"));
+            let ours = records(text).unwrap_or_else(|| panic!("{text}"));
             let theirs: Vec<&serde_json::value::RawValue> = serde_json::from_str(text).unwrap();
-            let theirs: Vec<&str> = theirs.iter().map(|r| r.get()).collect();
-            assert_eq!(ours, theirs, "{text}");
+            let theirs: Vec<String> = theirs.iter().map(|r| r.get().to_string()).collect();
+            assert_eq!(raw(&ours), theirs, "{text}");
         }
     }
 
     #[test]
-    fn refuses_what_is_not_an_array_of_values() {
+    fn leaves_to_the_exact_reading_what_is_not_an_array_of_records() {
         for text in [
             "",
             "{}",
             "[",
-            "[1,",
-            "[1 2]",
+            "[{},",
+            "[{} {}]",
             "[{\"a\":1}}",
             "[\"open]",
-            "[1] x",
-            "[,1]",
+            "[{}] x",
+            "[,{}]",
             "[{]",
+            // Valid JSON, but an element is not an object or not a record:
+            // the exact reading decides what to publish for it.
+            "[1, {}]",
+            "[{}, \"two\"]",
+            r#"[{"Id":"1","Id":"2"}]"#,
+            r#"[{"a":tru}]"#,
         ] {
-            assert_eq!(array_elements(text), None, "{text}");
+            assert!(records(text).is_none(), "{text}");
         }
     }
 }

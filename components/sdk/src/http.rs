@@ -191,16 +191,20 @@ fn content_length(headers: &[(String, String)]) -> Option<usize> {
         .and_then(|(_, value)| value.trim().parse().ok())
 }
 
-/// Reads the whole body. With a known length (the host always sends one)
-/// the buffer is allocated once at its final size and filled in as few
-/// reads as the host allows, instead of doubling and copying as it grows:
-/// for a large content blob that is most of the memory a call touches.
+/// Reads the whole body in as few reads as the host allows. With a known
+/// length (the host always sends one) the first read asks for all of it,
+/// and the chunk it returns is the body: for a large content blob that is
+/// most of the memory a call touches, and it is touched once. A body that
+/// comes in pieces grows once, to its announced size.
 fn read_body(
     incoming: IncomingBody,
     url: &str,
     length: Option<usize>,
 ) -> Result<Vec<u8>, HttpError> {
-    let mut body = Vec::with_capacity(length.unwrap_or(0).min(MAX_BODY_BYTES));
+    // No buffer yet: the first chunk becomes the body, so that a body the
+    // host hands over whole (it does: the gate reads it before answering)
+    // is neither allocated twice nor copied inside the guest.
+    let mut body = Vec::new();
     {
         let stream = incoming
             .stream()
@@ -217,7 +221,14 @@ fn read_body(
                             "{url} sent more than {MAX_BODY_BYTES} bytes"
                         )));
                     }
-                    body.extend_from_slice(&chunk);
+                    if body.is_empty() {
+                        body = chunk;
+                        if let Some(total) = length {
+                            body.reserve(total.saturating_sub(body.len()).min(MAX_BODY_BYTES));
+                        }
+                    } else {
+                        body.extend_from_slice(&chunk);
+                    }
                 }
                 Err(StreamError::Closed) => break,
                 Err(StreamError::LastOperationFailed(e)) => {
