@@ -1,6 +1,7 @@
 //! The `o365-host` command line. Each subcommand lives in its own file; this
 //! one parses, sets up logging and dispatches.
 
+mod allocator;
 mod args;
 mod bench;
 mod bench_pipeline;
@@ -92,6 +93,7 @@ pub enum BenchCommand {
 
 /// Runs the command line; the process exit code.
 pub fn main() -> ExitCode {
+    allocator::return_large_buffers_to_the_os();
     let cli = Cli::parse();
     init_logging(cli.log_format);
     let runtime = match tokio::runtime::Runtime::new() {

@@ -186,6 +186,16 @@ impl Queue {
         }
     }
 
+    /// Stops tracking the finished item `key` when `progress` remembers it
+    /// as done: `admit` skips it from there, so `seen` holds only what is
+    /// waiting or running (or not remembered), not every item of a long
+    /// catch-up (50,000 content blobs in 5 million events).
+    fn forget_if_remembered(&mut self, key: &str, progress: &dyn Progress) {
+        if progress.is_done(key) {
+            self.seen.remove(key);
+        }
+    }
+
     /// Queues planned work behind what is waiting.
     fn push(&mut self, item: WorkItem, progress: &dyn Progress, summary: &mut Summary) {
         if self.admit(&item, progress, summary) {
@@ -318,6 +328,7 @@ pub async fn run_slice(
                 summary.add_counters(&output.counters);
                 queue.push_follow_ups(output.next, progress, summary);
                 progress.completed(&finished.item, call.now_ms);
+                queue.forget_if_remembered(&finished.item.key, progress);
             }
             Err(InvokeError::Failed {
                 error: FetchError::Expired(message),
@@ -326,6 +337,7 @@ pub async fn run_slice(
                 summary.expired += 1;
                 tracing::warn!(component = %component.name, tenant = %call.tenant, key = %finished.item.key, "content expired and is skipped: {message}");
                 progress.completed(&finished.item, call.now_ms);
+                queue.forget_if_remembered(&finished.item.key, progress);
                 expired.push(FailedItem {
                     item: finished.item,
                     error: message,
