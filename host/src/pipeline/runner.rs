@@ -537,6 +537,28 @@ mod tests {
     }
 
     #[test]
+    fn a_finished_remembered_item_leaves_the_seen_set_and_is_still_skipped() {
+        let mut progress = MemoryProgress::new(false);
+        let mut summary = Summary::default();
+        let mut queue = Queue::default();
+        queue.push(item("blob-1"), &progress, &mut summary);
+        let running = queue.waiting.pop_front().unwrap();
+        // Not finished yet: only the seen-set keeps it from running twice.
+        queue.forget_if_remembered(&running.key, &progress);
+        queue.push_follow_ups(vec![item("blob-1")], &progress, &mut summary);
+        assert_eq!((queue.waiting.len(), summary.duplicate_items), (0, 1));
+
+        progress.completed(&running, 0);
+        queue.forget_if_remembered(&running.key, &progress);
+        assert!(
+            queue.seen.is_empty(),
+            "a long catch-up must not keep every key"
+        );
+        queue.push_follow_ups(vec![item("blob-1")], &progress, &mut summary);
+        assert_eq!((queue.waiting.len(), summary.duplicate_items), (0, 2));
+    }
+
+    #[test]
     fn lagging_counters_keep_the_largest_lag_per_kind_instead_of_adding_up() {
         use crate::runtime::Counter;
         let mut summary = Summary::default();
