@@ -486,10 +486,14 @@ async fn a_slice_left_unfinished_by_one_version_is_planned_again_by_the_next() {
     );
     let truth = truth_rows(&p, start, now);
     let published = published_rows(&p);
-    assert_eq!(
-        truth.difference(&published).count(),
-        0,
-        "rows lost across the swap"
+    let lost: Vec<_> = truth.difference(&published).collect();
+    assert!(
+        lost.is_empty(),
+        "{} rows lost across the swap (slice {}..{}, cycle at {now}), first: {:?}",
+        lost.len(),
+        slice.start,
+        slice.end,
+        &lost[..lost.len().min(5)]
     );
     assert!(p.checkpoint().unwrap().slice.is_none());
 }
