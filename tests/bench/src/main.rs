@@ -116,7 +116,6 @@ where
         return Ok(Timing::untimed());
     }
     let mut timing = Timing::untimed();
-    timing.events_all_rounds = 0;
     let cpu_before = process::cpu_seconds();
     for _ in 0..rounds {
         let started = Instant::now();
