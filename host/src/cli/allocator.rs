@@ -1,4 +1,5 @@
-//! One setting of the C allocator, made before anything allocates.
+//! One setting of the C allocator, made first thing in `main`, before any
+//! thread starts or any body is allocated.
 //!
 //! Message-trace pages and audit content blobs are bodies of one to several
 //! megabytes, allocated and freed once per page. glibc serves a large
