@@ -295,11 +295,10 @@ impl Runtime {
         let policy = Arc::new(GatePolicy::deny_all(&component.name));
         let _slot = self.slots.acquire().await;
         let (mut store, _probe) = self.new_store(offline_gate(), policy);
-        component
-            .pre
-            .instantiate_async(&mut store)
+        let pre = component.pre.clone();
+        self.lanes
+            .run(async move { pre.instantiate_async(&mut store).await.map(drop) })
             .await
-            .map(drop)
             .map_err(|e| InvokeError::Trap {
                 component: component.name.clone(),
                 function: "instantiate",
@@ -339,8 +338,9 @@ impl Runtime {
         // Waiting for a free slot is not part of the call's deadline.
         let _slot = self.slots.acquire().await;
         let (mut store, probe) = self.new_store(gate, policy);
-        let run = async {
-            let source = component.pre.instantiate_async(&mut store).await?;
+        let pre = component.pre.clone();
+        let run = async move {
+            let source = pre.instantiate_async(&mut store).await?;
             let guest = source.o365_connector_connector();
             Ok::<_, wasmtime::Error>(match call {
                 Call::Describe(settings) => {
@@ -355,7 +355,9 @@ impl Runtime {
             })
         };
         let deadline = self.config.call_deadline;
-        let outcome = tokio::time::timeout(deadline, run).await;
+        // The store, and everything the call spawns, lives and dies on a lane
+        // (see `executor`); the deadline is kept there too.
+        let outcome = self.lanes.run(tokio::time::timeout(deadline, run)).await;
         let incidents = probe.incidents.snapshot();
         let refused = |incidents: Vec<Incident>| InvokeError::Refused {
             component: name.clone(),
