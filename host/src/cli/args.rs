@@ -22,9 +22,6 @@ pub struct RuntimeArgs {
     /// Time one component call may take (for example 90s, 5m).
     #[arg(long, env = "O365_COMPONENT_DEADLINE", default_value = "5m", value_parser = parse_duration)]
     pub deadline: Duration,
-    /// Threads that run component calls. Default: one per core.
-    #[arg(long, env = "O365_COMPONENT_THREADS", value_parser = clap::value_parser!(u16).range(1..=256))]
-    pub call_threads: Option<u16>,
     /// Directory for compiled components; `none` compiles on every start.
     /// Default: the user's cache directory.
     #[arg(long, env = "O365_COMPONENT_CACHE_DIR")]
@@ -45,13 +42,11 @@ impl RuntimeArgs {
             Some(dir) => Some(CompileCache::new(dir)),
             None => default_cache_dir().map(CompileCache::new),
         };
-        let defaults = RuntimeConfig::default();
         Ok(RuntimeConfig {
             memory_limit: self.memory_mb * 1024 * 1024,
             call_deadline: self.deadline,
-            call_threads: self.call_threads.map_or(defaults.call_threads, usize::from),
             cache,
-            ..defaults
+            ..RuntimeConfig::default()
         })
     }
 }

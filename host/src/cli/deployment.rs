@@ -130,7 +130,6 @@ impl DeploymentArgs {
             runtime: RuntimeArgs {
                 memory_mb: 512,
                 deadline: std::time::Duration::from_secs(300),
-                call_threads: None,
                 cache_dir: None,
             },
             network: NetworkArgs {

@@ -295,10 +295,11 @@ impl Runtime {
         let policy = Arc::new(GatePolicy::deny_all(&component.name));
         let _slot = self.slots.acquire().await;
         let (mut store, _probe) = self.new_store(offline_gate(), policy);
-        let pre = component.pre.clone();
-        self.lanes
-            .run(async move { pre.instantiate_async(&mut store).await.map(drop) })
+        component
+            .pre
+            .instantiate_async(&mut store)
             .await
+            .map(drop)
             .map_err(|e| InvokeError::Trap {
                 component: component.name.clone(),
                 function: "instantiate",
@@ -338,9 +339,8 @@ impl Runtime {
         // Waiting for a free slot is not part of the call's deadline.
         let _slot = self.slots.acquire().await;
         let (mut store, probe) = self.new_store(gate, policy);
-        let pre = component.pre.clone();
-        let run = async move {
-            let source = pre.instantiate_async(&mut store).await?;
+        let run = async {
+            let source = component.pre.instantiate_async(&mut store).await?;
             let guest = source.o365_connector_connector();
             Ok::<_, wasmtime::Error>(match call {
                 Call::Describe(settings) => {
@@ -355,9 +355,7 @@ impl Runtime {
             })
         };
         let deadline = self.config.call_deadline;
-        // The store, and everything the call spawns, lives and dies on a lane
-        // (see `executor`); the deadline is kept there too.
-        let outcome = self.lanes.run(tokio::time::timeout(deadline, run)).await;
+        let outcome = tokio::time::timeout(deadline, run).await;
         let incidents = probe.incidents.snapshot();
         let refused = |incidents: Vec<Incident>| InvokeError::Refused {
             component: name.clone(),

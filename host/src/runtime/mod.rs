@@ -6,14 +6,11 @@
 //! import. Each component is compiled once (or read from the compile cache)
 //! and pre-instantiated; every call then gets a fresh `Store` with a memory
 //! limit and a deadline, so a trap, an endless loop or a memory bomb ends
-//! that call with a typed error and nothing else. Calls run on a few
-//! single-threaded lanes rather than the host's work-stealing runtime
-//! ([`executor`] says why).
+//! that call with a typed error and nothing else.
 
 mod bindings;
 mod cache;
 mod component;
-mod executor;
 mod guest_log;
 mod invoke;
 mod limits;
@@ -45,9 +42,6 @@ pub struct RuntimeConfig {
     pub call_deadline: Duration,
     /// Invocations that may run at once (the size of the instance pool).
     pub max_instances: u32,
-    /// Threads that run component calls (see `executor`); one per core by
-    /// default.
-    pub call_threads: usize,
     /// Bytes of guest stdout/stderr logged per invocation.
     pub guest_log_limit: usize,
     /// Where compiled components are cached; none compiles every time.
@@ -60,7 +54,6 @@ impl Default for RuntimeConfig {
             memory_limit: 512 * 1024 * 1024,
             call_deadline: Duration::from_secs(300),
             max_instances: 64,
-            call_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             guest_log_limit: 64 * 1024,
             cache: None,
         }
@@ -79,8 +72,6 @@ pub struct Runtime {
     /// One permit per instance slot: a call waits for a slot instead of
     /// failing when the pool is full.
     slots: tokio::sync::Semaphore,
-    /// The threads calls run on.
-    lanes: executor::Lanes,
 }
 
 /// Errors creating the runtime.
@@ -109,15 +100,11 @@ impl Runtime {
         bindings::types::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
             .map_err(RuntimeError)?;
         let slots = tokio::sync::Semaphore::new(config.max_instances.max(1) as usize);
-        let lanes = executor::Lanes::start(config.call_threads).map_err(|e| {
-            RuntimeError(wasmtime::Error::msg(format!("component call threads: {e}")))
-        })?;
         let runtime = Arc::new(Self {
             engine,
             linker,
             config,
             slots,
-            lanes,
         });
         start_epoch_ticker(Arc::downgrade(&runtime))
             .map_err(|e| RuntimeError(wasmtime::Error::msg(format!("epoch thread: {e}"))))?;
