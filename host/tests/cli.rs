@@ -9,7 +9,9 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Command, Output};
 
-const HOST: &str = env!("CARGO_BIN_EXE_o365-host");
+#[path = "support/host_process.rs"]
+mod host_process;
+use host_process::{HOST, cache_dir, text};
 
 /// `o365-host` with `args`, a shared compile cache and none of the
 /// operator's credentials from the environment.
@@ -33,17 +35,6 @@ async fn host_async(args: &[&str]) -> Output {
         .output()
         .await
         .expect("o365-host runs")
-}
-
-fn cache_dir() -> String {
-    Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("cli-component-cache")
-        .display()
-        .to_string()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 #[test]

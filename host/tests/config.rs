@@ -11,34 +11,14 @@ use o365_simulator::{
 use std::path::Path;
 use std::process::Output;
 
-const HOST: &str = env!("CARGO_BIN_EXE_o365-host");
+#[path = "support/host_process.rs"]
+mod host_process;
+use host_process::{run, text};
+
 const TENANT_A: &str = "aaaaaaaa-0000-4000-8000-00000000000a";
 const TENANT_B: &str = "bbbbbbbb-0000-4000-8000-00000000000b";
 const CLIENT_A: &str = "aaaaaaaa-1111-4111-8111-11111111111a";
 const CLIENT_B: &str = "bbbbbbbb-1111-4111-8111-11111111111b";
-
-/// `o365-host` with only `env` (no inherited settings) and a shared
-/// compile cache.
-fn command(args: &[&str], env: &[(&str, &str)]) -> tokio::process::Command {
-    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-component-cache");
-    let mut command = tokio::process::Command::new(HOST);
-    command
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("O365_COMPONENT_CACHE_DIR", cache)
-        .env("O365_LOG", "warn")
-        .args(args)
-        .envs(env.iter().copied());
-    command
-}
-
-async fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
-    command(args, env).output().await.expect("o365-host runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 #[tokio::test]
 async fn config_check_names_every_wrong_setting_with_its_fix_and_no_secret() {

@@ -14,6 +14,10 @@ use std::process::Output;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+#[path = "support/host_process.rs"]
+mod host_process;
+use host_process::text;
+
 const HOST: &str = env!("CARGO_BIN_EXE_o365-host");
 const SECRET_NAME: &str = "app-cert";
 
@@ -144,10 +148,6 @@ fn key_vault_env(sim: &Simulator) -> Vec<(&'static str, String)> {
         ),
         ("ENTRA_APP_CLIENT_CERTIFICATE_NAME", SECRET_NAME.to_string()),
     ]
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 fn requests_to(sim: &Simulator, path_start: &str) -> Vec<RequestRecord> {

@@ -11,6 +11,10 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
+#[path = "support/host_process.rs"]
+mod host_process;
+use host_process::text;
+
 const HOST: &str = env!("CARGO_BIN_EXE_o365-host");
 
 struct Operator {
@@ -93,10 +97,6 @@ impl Operator {
             })
             .collect()
     }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

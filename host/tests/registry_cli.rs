@@ -6,38 +6,16 @@
 
 use chrono::Utc;
 use o365_simulator::{ClientSpec, Simulator, SimulatorConfig, TenantSpec};
-use std::path::Path;
-use std::process::Output;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncBufReadExt as _;
 
-const HOST: &str = env!("CARGO_BIN_EXE_o365-host");
+#[path = "support/host_process.rs"]
+mod host_process;
+use host_process::{command, run as host, text};
+
 const CONTOSO: &str = "cccccccc-0000-4000-8000-00000000000c";
 const FABRIKAM: &str = "ffffffff-0000-4000-8000-00000000000f";
 const CLIENT: &str = "11111111-2222-4333-8444-555555555555";
-
-/// `o365-host` with only `env` (no inherited settings) and a shared
-/// compile cache.
-fn command(args: &[&str], env: &[(&str, &str)]) -> tokio::process::Command {
-    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-component-cache");
-    let mut command = tokio::process::Command::new(HOST);
-    command
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("O365_COMPONENT_CACHE_DIR", cache)
-        .env("O365_LOG", "warn")
-        .args(args)
-        .envs(env.iter().copied());
-    command
-}
-
-async fn host(args: &[&str], env: &[(&str, &str)]) -> Output {
-    command(args, env).output().await.expect("o365-host runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 /// Runs `args` on the registry in `registry`; stdout, or a panic with
 /// stderr.
