@@ -9,6 +9,9 @@
 //! - `trap`: panics (a trap in the host).
 //! - `loop`: spins forever without yielding.
 //! - `memory-bomb`: allocates and touches memory until stopped.
+//! - `scribble`: fills 1 MiB of its memory with a pattern; `scan` counts the
+//!   pages of its memory that hold it (one call must not see another's
+//!   memory); `scribble-and-scan` does both in one call (the scan works).
 //! - `forbidden-host`: GETs `TESTBED_FOREIGN_URL`, a host it never declared.
 //! - `own-authorization`: sends its own `Authorization` header to the API.
 //! - `log`: writes to stdout, stderr and the host log, then echoes.
@@ -205,6 +208,27 @@ impl Guest for Testbed {
                     n = std::hint::black_box(n.wrapping_add(1));
                 }
             }
+            // Leaves a recognizable pattern in 1 MiB of its memory: the
+            // next call must not see it (`scan`).
+            "scribble" => {
+                let marks = vec![MARK; 1024 * 1024];
+                std::hint::black_box(&marks);
+                Ok(echo(&ctx, &item, String::from("{}")))
+            }
+            // Counts the pages of its whole linear memory that hold the
+            // pattern; `scribble-and-scan` shows the count sees its own marks.
+            "scan" => Ok(echo(
+                &ctx,
+                &item,
+                format!("{{\"marked\":{}}}", marked_pages()),
+            )),
+            "scribble-and-scan" => {
+                let marks = vec![MARK; 1024 * 1024];
+                std::hint::black_box(&marks);
+                let marked = marked_pages();
+                drop(marks);
+                Ok(echo(&ctx, &item, format!("{{\"marked\":{marked}}}")))
+            }
             "memory-bomb" => {
                 let mut hoard: Vec<Vec<u8>> = Vec::new();
                 loop {
@@ -272,3 +296,29 @@ fn follow_link(ctx: &Context, item: &WorkItem) -> Result<StepOutput, FetchError>
 }
 
 export!(Testbed);
+
+/// The byte `scribble` writes.
+const MARK: u8 = 0xC3;
+
+/// Pages (4 KiB, aligned) of the whole linear memory filled with [`MARK`]:
+/// what a call can see of an earlier one's memory, stack and data included.
+fn marked_pages() -> usize {
+    #[cfg(target_arch = "wasm32")]
+    {
+        const PAGE: usize = 4096;
+        let size = core::arch::wasm32::memory_size(0) * 65536;
+        // Page 0 is skipped: reading address 0 is a null dereference to the
+        // compiler, and nothing is allocated there.
+        (1..size / PAGE)
+            .filter(|page| {
+                (page * PAGE..(page + 1) * PAGE).all(|address| {
+                    // SAFETY: every address below `memory_size` is mapped
+                    // linear memory; this reads bytes, whatever they hold.
+                    unsafe { core::ptr::read_volatile(address as *const u8) == MARK }
+                })
+            })
+            .count()
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    0
+}
