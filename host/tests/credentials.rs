@@ -9,16 +9,15 @@ use o365_simulator::{
     ClientSpec, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_IDENTITY_HEADER, DEFAULT_TENANT,
     RequestRecord, Simulator, SimulatorConfig, TestCertificate, TestKey,
 };
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Output;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 #[path = "support/host_process.rs"]
 mod host_process;
-use host_process::text;
+use host_process::{HOST, cache_dir, text};
 
-const HOST: &str = env!("CARGO_BIN_EXE_o365-host");
 const SECRET_NAME: &str = "app-cert";
 
 /// Every setting that names a credential, so the developer's environment
@@ -90,7 +89,7 @@ impl Run {
             .find(|(name, _)| *name == "ENTRA_AUTHORITY_HOST")
             .map_or(https.clone(), |(_, value)| value.clone());
         let ca = self.file("ca.pem", &sim.ca_pem().unwrap());
-        let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-component-cache");
+        let cache = cache_dir();
         let mut cmd = tokio::process::Command::new(HOST);
         for name in CREDENTIAL_SETTINGS {
             cmd.env_remove(name);

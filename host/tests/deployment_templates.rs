@@ -19,7 +19,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-const HOST: &str = env!("CARGO_BIN_EXE_o365-host");
+#[path = "support/host_process.rs"]
+mod host_process;
+use host_process::{HOST, cache_dir};
 
 /// Settings Azure Functions or its platform reads, which the host does not:
 /// allowed in the templates although `config keys` does not list them. On
@@ -410,7 +412,7 @@ fn every_cataloged_metric_is_documented_for_operators() {
 #[test]
 fn the_hosts_json_log_lines_carry_what_the_workbook_reads() {
     let dir = tempfile::tempdir().unwrap();
-    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-component-cache");
+    let cache = cache_dir();
     let out = Command::new(HOST)
         .args(["--log-format", "json", "demo"])
         .current_dir(dir.path())

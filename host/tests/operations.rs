@@ -8,14 +8,12 @@ use o365_simulator::{
     Simulator, SimulatorConfig, Target,
 };
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Output;
 
 #[path = "support/host_process.rs"]
 mod host_process;
-use host_process::text;
-
-const HOST: &str = env!("CARGO_BIN_EXE_o365-host");
+use host_process::{HOST, cache_dir, text};
 
 struct Operator {
     sim: Simulator,
@@ -42,7 +40,7 @@ impl Operator {
     /// credentials, no request pacing and this operator's directories.
     async fn run(&self, command: &[&str], args: &[&str]) -> Output {
         let api = self.sim.url();
-        let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-component-cache");
+        let cache = cache_dir();
         tokio::process::Command::new(HOST)
             .args(command)
             .args([
