@@ -6,9 +6,9 @@
 //! up through the file system or the Blob API directly.
 
 use azure_storage_blob::models::AppendBlobClientAppendBlockOptions;
+use o365_host::azure::storage::BlobAccount;
 use o365_host::checkpoint::{
-    BlobAccount, BlobStore, COMPACT_MIN_ENTRIES, Checkpoint, CheckpointError, CheckpointStore,
-    LocalStore,
+    BlobStore, COMPACT_MIN_ENTRIES, Checkpoint, CheckpointError, CheckpointStore, LocalStore,
 };
 use std::sync::Arc;
 use std::time::Duration;

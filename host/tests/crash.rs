@@ -9,7 +9,8 @@
 
 use amqp_broker::Broker;
 use chrono::{DateTime, Duration as ChronoDuration, SecondsFormat, Utc};
-use o365_host::checkpoint::{BlobAccount, BlobStore, CheckpointStore};
+use o365_host::azure::storage::BlobAccount;
+use o365_host::checkpoint::{BlobStore, CheckpointStore};
 use o365_simulator::{
     DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TENANT, Simulator, SimulatorConfig,
     TenantSpec,

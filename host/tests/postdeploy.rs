@@ -4,7 +4,7 @@
 //! from the package: what it publishes and promotes is read back from the
 //! registry and compared with the package's own digests (`package.txt`).
 
-use o365_host::checkpoint::BlobAccount;
+use o365_host::azure::storage::BlobAccount;
 use o365_host::registry::{BlobRegistry, Registry};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

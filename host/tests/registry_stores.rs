@@ -3,7 +3,7 @@
 //! operator does with `o365-host component` means the same wherever the
 //! registry lives.
 
-use o365_host::checkpoint::BlobAccount;
+use o365_host::azure::storage::BlobAccount;
 use o365_host::registry::{
     BlobRegistry, Described, Expect, Fetched, Registry, RegistryError, RolledBack, layout,
 };

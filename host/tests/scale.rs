@@ -10,7 +10,8 @@
 //! (`cargo test -p o365-host --test scale -- --ignored --nocapture`).
 
 use chrono::{DateTime, Duration as ChronoDuration, SecondsFormat, Utc};
-use o365_host::checkpoint::{BlobAccount, BlobStore, CheckpointStore};
+use o365_host::azure::storage::BlobAccount;
+use o365_host::checkpoint::{BlobStore, CheckpointStore};
 use o365_host::scale::{CycleQueue, CycleRequest, QueueSettings};
 use o365_simulator::{
     DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, FaultKind, FaultRule, Simulator, SimulatorConfig,

@@ -1,5 +1,6 @@
 //! What every Azure client of the host shares: the credential it reaches
-//! Key Vault, Blob storage and Event Hubs with.
+//! Key Vault, Blob storage and Event Hubs with, the HTTP transport, and the
+//! storage account its state lives in ([`storage`]).
 //!
 //! Never a key in settings: on Azure the app's managed identity (the
 //! Functions host sets `IDENTITY_ENDPOINT`; `AZURE_CLIENT_ID` picks a
@@ -7,6 +8,7 @@
 //! or `azd auth login`). The credential for the Microsoft 365 APIs is a
 //! different one (the app registration's, `crate::tokens`).
 
+pub mod storage;
 mod transport;
 
 pub use transport::client_options;

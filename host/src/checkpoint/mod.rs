@@ -33,7 +33,7 @@ mod select;
 mod set_aside;
 mod stats;
 
-pub use blob::{BlobAccount, BlobStore};
+pub use blob::BlobStore;
 pub use journal::{COMPACT_MIN_ENTRIES, JournalHead};
 pub use legacy::{LEGACY_BLOB, import_legacy_timestamp};
 pub use local::{LocalLease, LocalStore};

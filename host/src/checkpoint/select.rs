@@ -2,8 +2,9 @@
 //! when the Function App's storage settings are present (as they always are
 //! on Azure Functions), else the local directory.
 
-use super::blob::{BlobAccount, BlobStore, DEFAULT_CONTAINER, DEFAULT_LEASE};
+use super::blob::{BlobStore, DEFAULT_CONTAINER, DEFAULT_LEASE};
 use super::{CheckpointStore, LocalStore};
+use crate::azure::storage::BlobAccount;
 use crate::settings::{SettingsSource, parse_duration};
 use anyhow::{Context as _, bail};
 use std::path::Path;

@@ -36,7 +36,7 @@ fn ms(duration: u64) -> i64 {
 
 /// The coverage for a run at `now` that resumes at `from`. The end is
 /// rounded down to a whole second, and a span narrower than
-/// [`MIN_WINDOW_MS`] is left for the next cycle.
+/// `MIN_WINDOW_MS` is left for the next cycle.
 pub fn coverage(from: i64, now: i64, info: &Info) -> Coverage {
     let end = now
         .saturating_sub(ms(info.min_age))

@@ -6,7 +6,7 @@
 
 use super::RegistryError;
 use super::store::{Expect, Fetched, RegistryStore};
-use crate::checkpoint::BlobAccount;
+use crate::azure::storage::BlobAccount;
 use azure_core::http::{Etag, StatusCode};
 use azure_storage_blob::models::{
     BlobClientDeleteOptions, BlobClientDownloadOptions, BlobContainerClientListBlobsOptions,

@@ -10,7 +10,7 @@
 //! - anything else: a directory.
 
 use super::{BlobRegistry, DEFAULT_CONTAINER, Registry};
-use crate::checkpoint::BlobAccount;
+use crate::azure::storage::BlobAccount;
 use crate::settings::SettingsSource;
 use anyhow::bail;
 use std::path::PathBuf;

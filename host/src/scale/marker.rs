@@ -16,8 +16,7 @@
 //! marker is rewritten to hold it for [`POISON_HOLD`], so a tenant whose
 //! consent was revoked is retried hourly rather than failing every cycle.
 
-use crate::checkpoint::BlobAccount;
-use crate::checkpoint::blob::errors::{condition_failed, not_found};
+use crate::azure::storage::{BlobAccount, condition_failed, not_found};
 use anyhow::Context as _;
 use azure_core::http::Etag;
 use azure_storage_blob::models::BlockBlobClientUploadOptions;

@@ -64,7 +64,7 @@ impl ScaleOut {
         let Some(queue_settings) = QueueSettings::from_settings(settings)? else {
             return Ok(None);
         };
-        let Some(account) = crate::checkpoint::BlobAccount::from_settings(settings)? else {
+        let Some(account) = crate::azure::storage::BlobAccount::from_settings(settings)? else {
             anyhow::bail!(
                 "{} = `{}` needs a storage account: set AzureWebJobsStorage (a connection string) or \
                  AzureWebJobsStorage__accountName, whose queues carry the cycle requests and whose \

@@ -10,8 +10,7 @@
 
 use super::message::{CycleRequest, PoisonRecord};
 use super::settings::QueueSettings;
-use crate::checkpoint::BlobAccount;
-use crate::checkpoint::blob::errors::status;
+use crate::azure::storage::{BlobAccount, status};
 use anyhow::Context as _;
 use azure_storage_queue::QueueClient;
 use azure_storage_queue::models::{

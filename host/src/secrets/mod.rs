@@ -28,7 +28,7 @@ pub trait PemSource: Send + Sync {
     async fn load(&self) -> Result<Secret, SecretError>;
 
     /// Where it comes from, with the settings that name it, for messages
-    /// ("Key Vault secret `app-cert` in https://kv.vault.azure.net
+    /// ("Key Vault secret `app-cert` in `https://kv.vault.azure.net`
     /// (ENTRA_APP_CLIENT_CERTIFICATE_NAME, ...)").
     fn origin(&self) -> String;
 }

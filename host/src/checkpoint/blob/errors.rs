@@ -1,34 +1,8 @@
 //! Blob storage errors as [`CheckpointError`]s that say what to fix: a
 //! missing role, a wrong key, an unreachable endpoint.
 
-use super::BlobAccount;
+use crate::azure::storage::{BlobAccount, status};
 use crate::checkpoint::CheckpointError;
-
-/// The status code and the service's error code of a failed request.
-pub(crate) fn status(e: &azure_core::Error) -> (Option<u16>, Option<&str>) {
-    match e.kind() {
-        azure_core::error::ErrorKind::HttpResponse {
-            status, error_code, ..
-        } => (Some(u16::from(*status)), error_code.as_deref()),
-        _ => (e.http_status().map(u16::from), None),
-    }
-}
-
-/// Whether the request failed because the blob (or its container) is not
-/// there.
-pub(crate) fn not_found(e: &azure_core::Error) -> bool {
-    status(e).0 == Some(404)
-}
-
-/// Whether a conditional request found its condition false: `412`, or
-/// `409` for a create of a blob that exists.
-pub(crate) fn condition_failed(e: &azure_core::Error) -> bool {
-    match status(e) {
-        (Some(412), _) => true,
-        (Some(409), Some(code)) => code == "BlobAlreadyExists",
-        _ => false,
-    }
-}
 
 /// A failed request of checkpoint `name`, with the fix in the message.
 pub(super) fn storage(
@@ -86,7 +60,7 @@ mod tests {
     #[test]
     fn a_403_names_the_role_with_an_identity_and_the_key_without() {
         let identity = BlobAccount::from_settings(&SettingsSource::from_pairs(&[(
-            super::super::ACCOUNT_NAME_SETTING,
+            crate::azure::storage::ACCOUNT_NAME_SETTING,
             "acct1",
         )]))
         .unwrap()
@@ -116,17 +90,5 @@ mod tests {
             err.contains("account key or SAS in AzureWebJobsStorage"),
             "{err}"
         );
-        assert!(condition_failed(&refused(
-            StatusCode::PreconditionFailed,
-            "ConditionNotMet"
-        )));
-        assert!(condition_failed(&refused(
-            StatusCode::Conflict,
-            "BlobAlreadyExists"
-        )));
-        assert!(!condition_failed(&refused(
-            StatusCode::Conflict,
-            "LeaseAlreadyPresent"
-        )));
     }
 }

@@ -12,7 +12,8 @@
 //! (see the store), so a lost lease costs repeated work, never a lost or
 //! corrupted checkpoint.
 
-use super::{BlobAccount, errors};
+use super::errors;
+use crate::azure::storage::{self, BlobAccount};
 use crate::checkpoint::{CheckpointError, LeaseGuard};
 use azure_storage_blob::models::{
     BlobClientAcquireLeaseResultHeaders, BlockBlobClientUploadOptions,
@@ -92,10 +93,10 @@ pub(super) async fn try_acquire(
                     renewer: Some(renewer),
                 }));
             }
-            Err(e) if errors::status(&e) == (Some(409), Some("LeaseAlreadyPresent")) => {
+            Err(e) if storage::status(&e) == (Some(409), Some("LeaseAlreadyPresent")) => {
                 return Ok(None);
             }
-            Err(e) if errors::not_found(&e) => {
+            Err(e) if storage::not_found(&e) => {
                 let create = BlockBlobClientUploadOptions {
                     if_none_match: Some(azure_core::http::Etag::from("*")),
                     ..Default::default()
@@ -106,8 +107,8 @@ pub(super) async fn try_acquire(
                 {
                     Ok(_) => {}
                     // Created by another instance in between, or leased.
-                    Err(e) if errors::condition_failed(&e) || errors::status(&e).0 == Some(409) => {
-                    }
+                    Err(e)
+                        if storage::condition_failed(&e) || storage::status(&e).0 == Some(409) => {}
                     Err(e) => return Err(fail("creating the lease blob", e)),
                 }
             }
@@ -135,7 +136,7 @@ async fn renew(state: Arc<Held>, duration: Duration) {
         match result {
             Ok(()) => last_ok = Instant::now(),
             Err(e) => {
-                let taken = matches!(errors::status(&e).0, Some(409) | Some(412));
+                let taken = matches!(storage::status(&e).0, Some(409) | Some(412));
                 if taken || last_ok.elapsed() >= duration {
                     tracing::warn!(lease = %state.blob, "the lease is lost ({e}); another instance may run this tenant and source now, and this one's checkpoint writes will be refused if it does");
                     state.held.store(false, Ordering::SeqCst);

@@ -22,17 +22,11 @@
 //! A save therefore uploads the head plus the entries added since the
 //! previous save, as the local store writes them.
 
-mod account;
-pub(crate) mod errors;
+mod errors;
 mod lease;
 mod reads;
-mod sas;
 mod segments;
 
-pub use account::{
-    ACCOUNT_NAME_SETTING, BlobAccount, CONNECTION_SETTING, QUEUE_SERVICE_URI_SETTING,
-    SERVICE_URI_SETTING,
-};
 pub use lease::BlobLease;
 
 use super::head::{checked_name, finish, prepare, stored_version};
@@ -40,6 +34,7 @@ use super::journal::JournalWrite;
 use super::{
     Checkpoint, CheckpointError, CheckpointStore, LEGACY_BLOB, LeaseGuard, StoreFigures, StoreStats,
 };
+use crate::azure::storage::{self, BlobAccount};
 use azure_core::http::Etag;
 use azure_storage_blob::models::BlockBlobClientUploadOptions;
 use segments::Appended;
@@ -129,7 +124,7 @@ impl BlobStore {
                 tracing::info!(container = %self.container, "created the checkpoint container");
                 Ok(())
             }
-            Err(e) if errors::status(&e) == (Some(409), Some("ContainerAlreadyExists")) => Ok(()),
+            Err(e) if storage::status(&e) == (Some(409), Some("ContainerAlreadyExists")) => Ok(()),
             Err(e) => Err(self.fail(&name, "creating the container", e)),
         }
     }
@@ -320,7 +315,7 @@ impl CheckpointStore for BlobStore {
             .await
         {
             Ok(written) => written,
-            Err(e) if errors::condition_failed(&e) => {
+            Err(e) if storage::condition_failed(&e) => {
                 // The segment this save created is named by no head, now or
                 // later: remove it rather than leave it to a compaction.
                 self.remove_segments(&name, created.as_slice()).await;

@@ -1,7 +1,8 @@
 //! Reading a checkpoint from Blob storage: the head, then only the range
 //! of the journal segment that the head commits.
 
-use super::{BlobStore, corrupt, errors};
+use super::{BlobStore, corrupt};
+use crate::azure::storage;
 use crate::checkpoint::head::decode_head;
 use crate::checkpoint::journal;
 use crate::checkpoint::{Checkpoint, CheckpointError};
@@ -28,7 +29,7 @@ impl BlobStore {
         let action = format!("reading {blob}");
         let response = match client.download(Some(options)).await {
             Ok(response) => response,
-            Err(e) if errors::not_found(&e) => return Ok(None),
+            Err(e) if storage::not_found(&e) => return Ok(None),
             Err(e) => return Err(self.fail(name, &action, e)),
         };
         let etag = response.properties.etag.clone();
@@ -74,7 +75,7 @@ impl BlobStore {
             Ok(Some((bytes, _))) => bytes,
             Ok(None) => return Ok(false),
             Err(CheckpointError::Storage { source, .. })
-                if errors::status(&source).0 == Some(416) =>
+                if storage::status(&source).0 == Some(416) =>
             {
                 Vec::new()
             }

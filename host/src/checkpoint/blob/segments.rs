@@ -4,7 +4,8 @@
 //! length (`x-ms-blob-condition-appendpos`), so that an append lands right
 //! after what a head commits or not at all.
 
-use super::{APPEND_BLOCK, BlobStore, SEGMENT_TRIES, corrupt, errors};
+use super::{APPEND_BLOCK, BlobStore, SEGMENT_TRIES, corrupt};
+use crate::azure::storage;
 use crate::checkpoint::head::{Prepared, prepare_rewrite};
 use crate::checkpoint::journal::JournalWrite;
 use crate::checkpoint::{Checkpoint, CheckpointError};
@@ -45,7 +46,7 @@ impl BlobStore {
                 .await
             {
                 Ok(_) => position += block.len() as u64,
-                Err(e) if position == 0 && errors::not_found(&e) => {
+                Err(e) if position == 0 && storage::not_found(&e) => {
                     // A new segment: create it (never over an existing one).
                     if !self.create_segment(name, segment).await? {
                         return Ok(Appended::PositionTaken);
@@ -91,7 +92,7 @@ impl BlobStore {
             .await
         {
             Ok(_) => Ok(true),
-            Err(e) if errors::condition_failed(&e) || errors::status(&e).0 == Some(409) => {
+            Err(e) if storage::condition_failed(&e) || storage::status(&e).0 == Some(409) => {
                 Ok(false)
             }
             Err(e) => Err(self.fail(name, &format!("creating {blob}"), e)),
@@ -143,7 +144,7 @@ impl BlobStore {
             };
             match result {
                 Ok(()) => {}
-                Err(e) if errors::not_found(&e) => {}
+                Err(e) if storage::not_found(&e) => {}
                 Err(e) => {
                     tracing::warn!(checkpoint = %name, "could not remove the replaced journal segment {blob}: {e}")
                 }
@@ -156,7 +157,7 @@ impl BlobStore {
 /// or cannot take more blocks.
 fn position_taken(e: &azure_core::Error) -> bool {
     matches!(
-        errors::status(e),
+        storage::status(e),
         (Some(412), _) | (Some(409), Some("BlockCountExceedsLimit"))
     )
 }

@@ -14,7 +14,7 @@
 //! message id is the event's id, and application properties `source`,
 //! `kind` and `tenant` let a consumer route without parsing. The partition
 //! key follows [`PartitionKeyPolicy`]; an event too large for one message
-//! is published truncated ([`oversized`]).
+//! is published truncated (`oversized`).
 
 mod config;
 mod oversized;

@@ -1,5 +1,5 @@
-//! The storage account checkpoints live in, from the settings a Function
-//! App already has for its own storage:
+//! The storage account, from the settings a Function App already has for
+//! its own storage:
 //!
 //! - `AzureWebJobsStorage` as a connection string: an account key (signed
 //!   into short-lived account SAS tokens, see `sas`), a
