@@ -674,62 +674,9 @@ pub fn grant_for(name: &str, settings: &SettingsSource) -> Result<Grant, GrantEr
 /// Prints a cycle's report for people; `label` names the source (and the
 /// tenant, when there are several).
 pub fn print_report(label: &str, report: &CycleReport) {
-    let s = &report.summary;
-    if report.skipped_busy {
-        eprintln!(
-            "{}: skipped, another instance holds this tenant's lease",
-            label
-        );
-        return;
-    }
-    let rate = s.events as f64 / report.seconds.max(1e-9);
-    eprintln!(
-        "{}: {} — {} events ({rate:.0}/s), {} slices of {}, {} items, {} duplicate items and {} duplicate events dropped, {} throttled, {} retries, {} expired, {:.2}s; checkpoint at {}; {}",
-        label,
-        if report.complete {
-            "complete"
-        } else {
-            "INCOMPLETE"
-        },
-        s.events,
-        report.slices_done,
-        report.slices_total,
-        s.items,
-        s.duplicate_items,
-        s.duplicate_events,
-        s.throttled,
-        s.retries,
-        s.expired,
-        report.seconds,
-        chrono::DateTime::from_timestamp_millis(report.high_water_mark)
-            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-            .unwrap_or_default(),
-        report.component
-    );
-    if report.swaps > 0 {
-        eprintln!(
-            "  component: swapped {} time(s) during the cycle; the last slices ran {}",
-            report.swaps, report.component
-        );
-    }
-    if !s.counters.is_empty() {
-        let counters: Vec<String> = s.counters.iter().map(|(k, v)| format!("{k} {v}")).collect();
-        eprintln!("  {}", counters.join(", "));
-    }
-    for (kind, lag) in &s.lagging {
-        eprintln!(
-            "  behind: {kind} is {} behind ({}); its window stays open until it catches up",
-            crate::fmt::human_ms(lag.seconds.saturating_mul(1000)),
-            lag.reason
-        );
-    }
-    for failure in s.failures.iter().take(10) {
-        eprintln!("  failed: {failure}");
-    }
-    if s.set_aside > 0 || report.set_aside_total > 0 {
-        eprintln!(
-            "  set aside: {} item(s) this cycle, {} waiting; `o365-host set-aside list` shows them and why",
-            s.set_aside, report.set_aside_total
-        );
+    let text = crate::telemetry::report::describe(report);
+    eprintln!("{label}: {}", text.headline);
+    for line in text.details {
+        eprintln!("  {line}");
     }
 }

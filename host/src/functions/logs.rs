@@ -4,77 +4,17 @@
 //! line, which goes to the process log.
 
 use crate::pipeline::CycleReport;
+use crate::telemetry::report::describe;
 
-/// At most this many item failures are listed; the count says the rest.
-const MAX_FAILURES: usize = 10;
-
-/// The log lines for one cycle.
+/// The log lines for one cycle, each naming its source and tenant: the
+/// lines of cycles that run at once interleave in one invocation's `Logs`.
 pub fn report_lines(report: &CycleReport) -> Vec<String> {
     let who = format!("{} (tenant {})", report.source, report.tenant);
-    if report.skipped_busy {
-        return vec![format!(
-            "{who}: skipped, another instance holds this tenant's lease for this source"
-        )];
-    }
-    let s = &report.summary;
-    let status = if report.complete {
-        "complete"
-    } else {
-        "INCOMPLETE"
-    };
-    let mut lines = vec![format!(
-        "{who}: {status}: {} events, {} of {} slices, {} items, {} duplicate items and {} duplicate events dropped, {} throttled, {} retries, {} expired, {:.1}s; checkpoint at {}",
-        s.events,
-        report.slices_done,
-        report.slices_total,
-        s.items,
-        s.duplicate_items,
-        s.duplicate_events,
-        s.throttled,
-        s.retries,
-        s.expired,
-        report.seconds,
-        iso(report.high_water_mark),
-    )];
-    if let Some(reason) = &report.stopped {
-        lines.push(format!("{who}: {reason}"));
-    }
-    if let Some((start, end)) = report.unrecoverable {
-        lines.push(format!(
-            "{who}: DATA LOSS: {} to {} is older than the source keeps and could not be fetched",
-            iso(start),
-            iso(end)
-        ));
-    }
-    for (kind, lag) in &s.lagging {
-        lines.push(format!(
-            "{who}: {kind} is {} behind ({}); its window stays open until it catches up",
-            crate::fmt::human_ms(lag.seconds.saturating_mul(1000)),
-            lag.reason
-        ));
-    }
-    for failure in s.failures.iter().take(MAX_FAILURES) {
-        lines.push(format!("{who}: failed: {failure}"));
-    }
-    if s.failures.len() > MAX_FAILURES {
-        lines.push(format!(
-            "{who}: {} more failures (see the process log)",
-            s.failures.len() - MAX_FAILURES
-        ));
-    }
-    if s.set_aside > 0 || report.set_aside_total > 0 {
-        lines.push(format!(
-            "{who}: set aside: {} item(s) this cycle, {} waiting; `o365-host set-aside list` shows them and why",
-            s.set_aside, report.set_aside_total
-        ));
-    }
-    lines
-}
-
-fn iso(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .unwrap_or_else(|| ms.to_string())
+    let text = describe(report);
+    std::iter::once(text.headline)
+        .chain(text.details)
+        .map(|line| format!("{who}: {line}"))
+        .collect()
 }
 
 #[cfg(test)]
@@ -109,7 +49,7 @@ mod tests {
             lines.last().unwrap(),
             "audit (tenant t1): 2 more failures (see the process log)"
         );
-        assert_eq!(lines.len(), 2 + MAX_FAILURES + 1);
+        assert_eq!(lines.len(), 2 + crate::telemetry::report::MAX_FAILURES + 1);
     }
 
     #[test]

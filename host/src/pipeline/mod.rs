@@ -21,5 +21,5 @@ pub use deadline::Deadline;
 pub use live::LiveSource;
 pub use progress::{MemoryProgress, Progress};
 pub use retry::RetryPolicy;
-pub use runner::{PipelineOptions, SliceOutcome, SliceStart, Summary, run_slice};
+pub use runner::{Lag, PipelineOptions, SliceOutcome, SliceStart, Summary, run_slice};
 pub use window::{Coverage, LOOKBACK_MARGIN_MS, coverage, slices};

@@ -16,6 +16,7 @@
 pub mod catalog;
 pub mod cycle;
 pub mod process;
+pub mod report;
 
 use chrono::{TimeZone, Utc};
 use std::collections::BTreeMap;
