@@ -127,6 +127,13 @@ impl TokenArgs {
         extra_ca_pems: &[String],
     ) -> anyhow::Result<Arc<dyn TokenProvider>> {
         let mut settings = settings.clone();
+        if self.token.is_some() {
+            // `--token` chosen on the command line wins over an app
+            // credential in the environment (one way to get tokens).
+            for name in crate::tokens::APP_CREDENTIAL_SETTINGS {
+                settings.set(name, "");
+            }
+        }
         for (name, value) in [
             ("O365_STATIC_TOKEN", &self.token),
             ("ENTRA_APP_CLIENT_ID", &self.client_id),
@@ -138,5 +145,45 @@ impl TokenArgs {
             }
         }
         provider_from_settings(&settings, cloud, http, extra_ca_pems).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_token_flag_wins_over_an_app_credential_in_the_settings() {
+        let settings = SettingsSource::from_pairs(&[
+            ("ENTRA_APP_CLIENT_ID", "app"),
+            ("ENTRA_APP_CLIENT_SECRET", "s"),
+        ]);
+        let flags = TokenArgs {
+            token: Some("fixed".into()),
+            client_id: None,
+            client_secret: None,
+            authority: None,
+        };
+        let provider = flags
+            .provider(&settings, Cloud::Public, reqwest::Client::new(), &[])
+            .await
+            .expect("the flag chooses the fixed token");
+        let token = provider
+            .token("t1", "https://manage.office.com")
+            .await
+            .unwrap();
+        assert_eq!(token.value.expose(), "fixed");
+
+        let both = TokenArgs {
+            token: Some("fixed".into()),
+            client_secret: Some("s2".into()),
+            ..flags
+        };
+        let err = both
+            .provider(&settings, Cloud::Public, reqwest::Client::new(), &[])
+            .await
+            .err()
+            .expect("two ways given as flags");
+        assert!(err.to_string().contains("both set"), "{err}");
     }
 }

@@ -6,6 +6,7 @@
 use super::SettingsSource;
 use super::catalog::{self, SETTINGS, Scope};
 use super::tenants::{self, TENANT_PREFIX, TENANTS_SETTING, TenantSettings};
+use crate::tokens::CredentialSettings;
 use std::fmt;
 
 /// Something wrong with one setting.
@@ -154,66 +155,35 @@ fn check_tenant(tenant: &TenantSettings, errors: &mut Vec<Problem>) {
     check_credentials(tenant, errors);
 }
 
-/// Exactly one way to get tokens, complete.
+/// Exactly one way to get tokens, complete: the rule of
+/// [`CredentialSettings::from_settings`], which the start uses too, plus
+/// that a deployment has one at all. A setting whose value is already
+/// reported wrong is not reported twice.
 fn check_credentials(tenant: &TenantSettings, errors: &mut Vec<Problem>) {
     let s = &tenant.settings;
-    let set = |name: &str| s.get(name).is_some();
-    let vault = set("ENTRA_APP_CLIENT_CERTIFICATE_KEYVAULT_NAME");
-    let cert_name = set("ENTRA_APP_CLIENT_CERTIFICATE_NAME");
-    if vault != cert_name {
-        let (have, missing) = if vault {
-            (
-                "ENTRA_APP_CLIENT_CERTIFICATE_KEYVAULT_NAME",
-                "ENTRA_APP_CLIENT_CERTIFICATE_NAME",
-            )
-        } else {
-            (
-                "ENTRA_APP_CLIENT_CERTIFICATE_NAME",
-                "ENTRA_APP_CLIENT_CERTIFICATE_KEYVAULT_NAME",
-            )
-        };
-        errors.push(Problem::new(
-            name_in(tenant, missing),
-            format!("is not set but {have} is: the certificate in Key Vault needs both the vault and the secret's name"),
-        ));
-    }
-    let ways: Vec<&str> = [
-        ("ENTRA_APP_CLIENT_SECRET", set("ENTRA_APP_CLIENT_SECRET")),
-        (
-            "ENTRA_APP_CLIENT_CERTIFICATE_KEYVAULT_NAME",
-            vault || cert_name,
-        ),
-        (
-            "ENTRA_APP_CLIENT_CERTIFICATE_PATH",
-            set("ENTRA_APP_CLIENT_CERTIFICATE_PATH"),
-        ),
-        ("O365_STATIC_TOKEN", set("O365_STATIC_TOKEN")),
-    ]
-    .into_iter()
-    .filter_map(|(name, on)| on.then_some(name))
-    .collect();
-    match ways.as_slice() {
-        [] => errors.push(Problem::new(
-            name_in(tenant, "ENTRA_APP_CLIENT_ID"),
-            "and a credential are not set: set ENTRA_APP_CLIENT_ID and the app's certificate \
-             (ENTRA_APP_CLIENT_CERTIFICATE_KEYVAULT_NAME + ENTRA_APP_CLIENT_CERTIFICATE_NAME, or \
-             ENTRA_APP_CLIENT_CERTIFICATE_PATH) or ENTRA_APP_CLIENT_SECRET",
-        )),
-        [one] => {
-            if *one != "O365_STATIC_TOKEN" && !set("ENTRA_APP_CLIENT_ID") {
-                errors.push(Problem::new(
-                    name_in(tenant, "ENTRA_APP_CLIENT_ID"),
-                    format!("is not set but {one} is: give the app registration's application (client) id"),
-                ));
+    let cloud = s
+        .get("O365_CLOUD")
+        .and_then(|name| crate::grants::Cloud::parse(&name))
+        .unwrap_or(crate::grants::Cloud::Public);
+    match CredentialSettings::from_settings(s, cloud) {
+        Err(e) => {
+            let setting = name_in(tenant, e.setting);
+            let reported = errors
+                .iter()
+                .any(|p| p.setting == setting || p.setting == e.setting);
+            if !reported {
+                errors.push(Problem::new(setting, e.problem));
             }
         }
-        several => errors.push(Problem::new(
-            name_in(tenant, several[0]),
-            format!(
-                "and {} are both set: keep exactly one way to get tokens",
-                several[1..].join(" and ")
-            ),
-        )),
+        Ok(chosen) if chosen.static_token.is_none() && chosen.app.is_none() => {
+            errors.push(Problem::new(
+                name_in(tenant, "ENTRA_APP_CLIENT_ID"),
+                "and a credential are not set: set ENTRA_APP_CLIENT_ID and the app's certificate \
+                 (ENTRA_APP_CLIENT_CERTIFICATE_KEYVAULT_NAME + ENTRA_APP_CLIENT_CERTIFICATE_NAME, or \
+                 ENTRA_APP_CLIENT_CERTIFICATE_PATH) or ENTRA_APP_CLIENT_SECRET",
+            ));
+        }
+        Ok(_) => {}
     }
 }
 
@@ -369,6 +339,58 @@ mod tests {
         );
         let e = errors(&[("ENTRA_TENANT_ID", T1)]);
         assert!(e[0].contains("and a credential are not set"), "{e:?}");
+        let e = errors(&[("ENTRA_TENANT_ID", T1), ("ENTRA_APP_CLIENT_ID", APP)]);
+        assert_eq!(e.len(), 1);
+        assert!(
+            e[0].starts_with("ENTRA_APP_CLIENT_ID is set but no credential"),
+            "{e:?}"
+        );
+        let e = errors(&[
+            ("ENTRA_TENANT_ID", T1),
+            ("O365_STATIC_TOKEN", "t"),
+            ("ENTRA_APP_CLIENT_ID", APP),
+            ("ENTRA_APP_CLIENT_SECRET", "s"),
+        ]);
+        assert_eq!(e.len(), 1);
+        assert!(
+            e[0].starts_with("O365_STATIC_TOKEN and ENTRA_APP_CLIENT_SECRET are both set"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn a_wrong_vault_name_is_reported_once() {
+        let e = errors(&[
+            ("ENTRA_TENANT_ID", T1),
+            ("ENTRA_APP_CLIENT_ID", APP),
+            ("ENTRA_APP_CLIENT_CERTIFICATE_KEYVAULT_NAME", "-bad--name"),
+            ("ENTRA_APP_CLIENT_CERTIFICATE_NAME", "app-cert"),
+        ]);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].starts_with(
+                "ENTRA_APP_CLIENT_CERTIFICATE_KEYVAULT_NAME = `-bad--name` is not a Key Vault name"
+            ),
+            "{e:?}"
+        );
+        let e = errors(&[
+            ("O365_TENANTS", "a"),
+            ("O365_TENANT_A__ENTRA_TENANT_ID", T1),
+            ("ENTRA_APP_CLIENT_ID", APP),
+            (
+                "O365_TENANT_A__ENTRA_APP_CLIENT_CERTIFICATE_KEYVAULT_NAME",
+                "x",
+            ),
+            (
+                "O365_TENANT_A__ENTRA_APP_CLIENT_CERTIFICATE_NAME",
+                "app-cert",
+            ),
+        ]);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].starts_with("O365_TENANT_A__ENTRA_APP_CLIENT_CERTIFICATE_KEYVAULT_NAME = `x`"),
+            "{e:?}"
+        );
     }
 
     #[test]

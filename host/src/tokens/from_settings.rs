@@ -26,6 +26,16 @@ pub const SECRET_SETTING: &str = "ENTRA_APP_CLIENT_SECRET";
 /// Setting: the Entra ID authority host (default: the cloud's).
 pub const AUTHORITY_SETTING: &str = "ENTRA_AUTHORITY_HOST";
 
+/// The settings that name the app and its credential (everything but a
+/// fixed token).
+pub const APP_CREDENTIAL_SETTINGS: [&str; 5] = [
+    CLIENT_ID_SETTING,
+    SECRET_SETTING,
+    PATH_SETTING,
+    VAULT_SETTING,
+    NAME_SETTING,
+];
+
 /// How the app proves who it is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Credential {
@@ -46,7 +56,7 @@ pub enum Credential {
 /// The credential settings, checked.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CredentialSettings {
-    /// A fixed token, which wins over everything else (testing).
+    /// A fixed token (testing); never together with an app credential.
     pub static_token: Option<Secret>,
     /// The app and its credential; `None` when no credential is set.
     pub app: Option<(String, Credential)>,
@@ -54,10 +64,40 @@ pub struct CredentialSettings {
     pub authority: String,
 }
 
+/// Credential settings that cannot work as given: the setting to fix and
+/// what is wrong with it. Shown as `<setting> <problem>`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{setting} {problem}")]
+pub struct CredentialSettingsError {
+    /// The setting to fix, as the host reads it (`config check` adds a
+    /// tenant's prefix).
+    pub setting: &'static str,
+    /// What is wrong and how to fix it.
+    pub problem: String,
+}
+
+impl CredentialSettingsError {
+    fn new(setting: &'static str, problem: impl Into<String>) -> Self {
+        Self {
+            setting,
+            problem: problem.into(),
+        }
+    }
+}
+
 impl CredentialSettings {
-    /// Reads the settings for a tenant in `cloud`; the error names the
-    /// settings that are missing or clash, and what to do.
-    pub fn from_settings(settings: &SettingsSource, cloud: Cloud) -> Result<Self, String> {
+    /// Reads the settings for a tenant in `cloud`: at most one way to get
+    /// tokens (a fixed token, a client secret, a certificate file, or a
+    /// certificate in Key Vault), given completely. No way at all is not an
+    /// error here (requests then go without a token, as to a simulator);
+    /// `config check` requires one for a deployment.
+    ///
+    /// This is the one place the rule lives: `config check` reports what
+    /// this says, and the start builds its token provider from it.
+    pub fn from_settings(
+        settings: &SettingsSource,
+        cloud: Cloud,
+    ) -> Result<Self, CredentialSettingsError> {
         let authority = settings
             .get(AUTHORITY_SETTING)
             .map(|a| a.trim().trim_end_matches('/').to_string())
@@ -66,63 +106,81 @@ impl CredentialSettings {
         let secret = settings.get(SECRET_SETTING);
         let path = settings.get(PATH_SETTING);
         let (vault, name) = (settings.get(VAULT_SETTING), settings.get(NAME_SETTING));
-        let mut given = Vec::new();
-        if secret.is_some() {
-            given.push(SECRET_SETTING.to_string());
+        let given: Vec<&'static str> = [
+            (STATIC_TOKEN_SETTING, static_token.is_some()),
+            (SECRET_SETTING, secret.is_some()),
+            (PATH_SETTING, path.is_some()),
+            (VAULT_SETTING, vault.is_some() || name.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(setting, set)| set.then_some(setting))
+        .collect();
+        if let [first, others @ ..] = given.as_slice()
+            && !others.is_empty()
+        {
+            return Err(CredentialSettingsError::new(
+                first,
+                format!(
+                    "and {} are both set: keep exactly one way to get tokens",
+                    others.join(" and ")
+                ),
+            ));
         }
-        if path.is_some() {
-            given.push(PATH_SETTING.to_string());
-        }
-        if vault.is_some() || name.is_some() {
-            given.push(format!("{VAULT_SETTING} / {NAME_SETTING}"));
-        }
-        let credential = match (given.len(), secret, path, vault, name) {
-            (0, ..) => None,
-            (1, Some(secret), ..) => Some(Credential::Secret(Secret::new(secret))),
-            (1, _, Some(path), ..) => Some(Credential::CertificateFile(PathBuf::from(path))),
-            (1, _, _, Some(vault), Some(name)) => Some(Credential::KeyVault {
-                vault_url: vault_url(&vault, cloud)?,
+        let credential = match (secret, path, vault, name) {
+            (Some(secret), ..) => Some(Credential::Secret(Secret::new(secret))),
+            (_, Some(path), ..) => Some(Credential::CertificateFile(PathBuf::from(path))),
+            (_, _, Some(vault), Some(name)) => Some(Credential::KeyVault {
+                vault_url: vault_url(&vault, cloud).map_err(|message| {
+                    let problem = message
+                        .strip_prefix(VAULT_SETTING)
+                        .map_or(message.as_str(), str::trim_start);
+                    CredentialSettingsError::new(VAULT_SETTING, problem)
+                })?,
                 secret_name: name.trim().to_string(),
             }),
-            (1, _, _, Some(_), None) => {
-                return Err(format!(
-                    "{VAULT_SETTING} is set but {NAME_SETTING} is not: name the Key Vault \
-                     secret that holds the app's certificate PEM"
+            (_, _, Some(_), None) => {
+                return Err(CredentialSettingsError::new(
+                    NAME_SETTING,
+                    format!(
+                        "is not set but {VAULT_SETTING} is: name the Key Vault secret that \
+                         holds the app's certificate PEM"
+                    ),
                 ));
             }
-            (1, ..) => {
-                return Err(format!(
-                    "{NAME_SETTING} is set but {VAULT_SETTING} is not: name the Key Vault \
-                     (or give its https:// URL) that holds the secret"
+            (_, _, None, Some(_)) => {
+                return Err(CredentialSettingsError::new(
+                    VAULT_SETTING,
+                    format!(
+                        "is not set but {NAME_SETTING} is: name the Key Vault (or give its \
+                         https:// URL) that holds the secret"
+                    ),
                 ));
             }
-            _ => {
-                return Err(format!(
-                    "{} are all set: the app authenticates with exactly one of them; remove \
-                     the others",
-                    given.join(" and ")
-                ));
-            }
+            (None, None, None, None) => None,
         };
         let client_id = settings.get(CLIENT_ID_SETTING);
         let app = match (client_id, credential) {
             (Some(id), Some(credential)) => Some((id.trim().to_string(), credential)),
-            (None, None) => None,
-            (Some(_), None) if static_token.is_some() => None,
-            (Some(_), None) => {
-                return Err(format!(
-                    "{CLIENT_ID_SETTING} is set but no credential: set {SECRET_SETTING}, or \
-                     {PATH_SETTING}, or {VAULT_SETTING} and {NAME_SETTING} (a certificate \
-                     PEM in Key Vault)"
-                ));
-            }
-            (None, Some(_)) if static_token.is_some() => None,
             (None, Some(_)) => {
-                return Err(format!(
-                    "{} is set but {CLIENT_ID_SETTING} is not: give the app (client) id",
-                    given.join(" and ")
+                return Err(CredentialSettingsError::new(
+                    CLIENT_ID_SETTING,
+                    format!(
+                        "is not set but {} is: give the app registration's application \
+                         (client) id",
+                        given[0]
+                    ),
                 ));
             }
+            (Some(_), None) if static_token.is_none() => {
+                return Err(CredentialSettingsError::new(
+                    CLIENT_ID_SETTING,
+                    format!(
+                        "is set but no credential: set {SECRET_SETTING}, or {PATH_SETTING}, \
+                         or {VAULT_SETTING} and {NAME_SETTING} (a certificate PEM in Key Vault)"
+                    ),
+                ));
+            }
+            (_, None) => None,
         };
         Ok(Self {
             static_token,
@@ -142,7 +200,7 @@ pub async fn provider_from_settings(
     http: reqwest::Client,
     extra_ca_pems: &[String],
 ) -> anyhow::Result<Arc<dyn TokenProvider>> {
-    let chosen = CredentialSettings::from_settings(settings, cloud).map_err(anyhow::Error::msg)?;
+    let chosen = CredentialSettings::from_settings(settings, cloud)?;
     if let Some(token) = chosen.static_token {
         return Ok(Arc::new(StaticToken::new(token.expose())));
     }
@@ -209,6 +267,7 @@ mod tests {
 
     fn read(pairs: &[(&str, &str)], cloud: Cloud) -> Result<CredentialSettings, String> {
         CredentialSettings::from_settings(&SettingsSource::from_pairs(pairs), cloud)
+            .map_err(|e| e.to_string())
     }
 
     #[test]
@@ -281,6 +340,25 @@ mod tests {
         .unwrap_err();
         assert!(err.contains("https only"), "{err}");
         assert_eq!(read(&[], Cloud::Public).unwrap().app, None);
+    }
+
+    #[test]
+    fn a_fixed_token_is_one_way_too() {
+        let err = read(
+            &[
+                (STATIC_TOKEN_SETTING, "t"),
+                (CLIENT_ID_SETTING, "app"),
+                (SECRET_SETTING, "s"),
+            ],
+            Cloud::Public,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            "O365_STATIC_TOKEN and ENTRA_APP_CLIENT_SECRET are both set: keep exactly one way to get tokens"
+        );
+        let alone = read(&[(STATIC_TOKEN_SETTING, "t")], Cloud::Public).unwrap();
+        assert!(alone.static_token.is_some() && alone.app.is_none());
     }
 
     #[test]

@@ -24,7 +24,10 @@ pub use certificate_credential::{
     CertificateCredential, RELOAD_AFTER_REFUSAL_AT_MOST_EVERY, RELOAD_EVERY,
 };
 pub use client_credentials::{ClientAuth, ClientCredentials, ClientCredentialsOptions, scope_for};
-pub use from_settings::{Credential, CredentialSettings, provider_from_settings};
+pub use from_settings::{
+    APP_CREDENTIAL_SETTINGS, Credential, CredentialSettings, CredentialSettingsError,
+    provider_from_settings,
+};
 pub use secret::Secret;
 pub use tenants::TenantTokens;
 
