@@ -14,4 +14,6 @@ pub use account::{
     ACCOUNT_NAME_SETTING, BlobAccount, CONNECTION_SETTING, QUEUE_SERVICE_URI_SETTING,
     SERVICE_URI_SETTING,
 };
+#[cfg(test)]
+pub(crate) use status::refused;
 pub(crate) use status::{condition_failed, not_found, status};

@@ -27,21 +27,23 @@ pub(crate) fn condition_failed(e: &azure_core::Error) -> bool {
     }
 }
 
+/// A failed request as the service answers it, for tests.
+#[cfg(test)]
+pub(crate) fn refused(status: azure_core::http::StatusCode, code: &str) -> azure_core::Error {
+    azure_core::Error::with_message(
+        azure_core::error::ErrorKind::HttpResponse {
+            status,
+            error_code: Some(code.into()),
+            raw_response: None,
+        },
+        "refused",
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use azure_core::http::StatusCode;
-
-    fn refused(status: StatusCode, code: &str) -> azure_core::Error {
-        azure_core::Error::with_message(
-            azure_core::error::ErrorKind::HttpResponse {
-                status,
-                error_code: Some(code.into()),
-                raw_response: None,
-            },
-            "refused",
-        )
-    }
 
     #[test]
     fn a_lost_condition_is_a_412_or_a_create_of_a_blob_that_exists() {

@@ -43,19 +43,9 @@ pub(super) fn storage(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::azure::storage::refused;
     use crate::settings::SettingsSource;
     use azure_core::http::StatusCode;
-
-    fn refused(status: StatusCode, code: &str) -> azure_core::Error {
-        azure_core::Error::with_message(
-            azure_core::error::ErrorKind::HttpResponse {
-                status,
-                error_code: Some(code.into()),
-                raw_response: None,
-            },
-            "refused",
-        )
-    }
 
     #[test]
     fn a_403_names_the_role_with_an_identity_and_the_key_without() {
