@@ -12,8 +12,8 @@
 //! came, under a derived id, with `normalizationError` saying what was
 //! wrong ([`malformed`]), so one bad record costs nothing but itself.
 
+use connector_sdk::loose::Loose;
 use connector_sdk::{Event, ip, time};
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::Number;
 use std::borrow::Cow;
@@ -38,8 +38,9 @@ pub struct BlobInfo<'a> {
 }
 
 /// The fields of a record the envelope uses; everything else stays in the
-/// raw record. Each is read as any JSON value ([`Loose`]) so that an
-/// unexpected type drops the field instead of failing the record.
+/// raw record. Each is read as any JSON value ([`Loose`], borrowing its
+/// text) so that an unexpected type drops the field instead of failing the
+/// record.
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]
 struct Fields<'a> {
@@ -65,64 +66,6 @@ struct Fields<'a> {
     result_status: Option<Loose<'a>>,
     #[serde(default, borrow)]
     source: Option<Loose<'a>>,
-}
-
-/// One field's value as far as the envelope cares: text (borrowed from the
-/// record unless it had escapes), a number, or anything else (skipped).
-/// Reading into `serde_json::Value` instead allocated every string twice
-/// per field, about 15 % of the guest's time under `perf`.
-enum Loose<'a> {
-    Text(Cow<'a, str>),
-    Number(Number),
-    Other,
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for Loose<'a> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(LooseVisitor)
-    }
-}
-
-struct LooseVisitor;
-
-impl<'de> Visitor<'de> for LooseVisitor {
-    type Value = Loose<'de>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("any JSON value")
-    }
-    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-        Ok(Loose::Text(Cow::Borrowed(v)))
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Loose::Text(Cow::Owned(v.to_string())))
-    }
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-        Ok(Loose::Text(Cow::Owned(v)))
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-        Ok(Loose::Number(v.into()))
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-        Ok(Loose::Number(v.into()))
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-        Ok(Number::from_f64(v).map_or(Loose::Other, Loose::Number))
-    }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(Loose::Other)
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(Loose::Other)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(Loose::Other)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Ok(Loose::Other)
-    }
 }
 
 /// One record of a blob, read but not yet normalized.
@@ -378,11 +321,7 @@ impl<'o> JsonObject<'o> {
 /// A field as text: a non-blank string as it is, a number in its JSON
 /// spelling; none for anything else.
 fn text<'v>(value: &'v Option<Loose<'_>>) -> Option<Cow<'v, str>> {
-    match value.as_ref()? {
-        Loose::Text(s) if !s.trim().is_empty() => Some(Cow::Borrowed(s)),
-        Loose::Number(n) => Some(Cow::Owned(n.to_string())),
-        _ => None,
-    }
+    value.as_ref()?.text()
 }
 
 /// A field as a JSON integer: an integer as it is, a string of digits as

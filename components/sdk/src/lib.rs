@@ -14,6 +14,7 @@
 //!   it is followed (the host would send the API's token along);
 //! - [`settings`], [`duration`], [`time`], [`ip`], [`counters`]: reading settings,
 //!   timestamps and client IP addresses, and counting;
+//! - [`loose`]: reading a record's fields leniently, borrowing their text;
 //! - `testkit` (feature `testkit`, for tests only): a scripted API, the
 //!   golden-file runner and the envelope schema check.
 //!
@@ -32,6 +33,7 @@ pub mod fetch_error;
 pub mod http;
 pub mod ip;
 pub mod log;
+pub mod loose;
 pub mod settings;
 pub mod time;
 pub mod url;

@@ -15,11 +15,12 @@
 //! was wrong, and the rest of the page goes on. Event ids are built in
 //! [`crate::identity`].
 
+use connector_sdk::loose::Loose;
 use connector_sdk::{Event, ip, time};
+use std::borrow::Cow;
 
 use crate::identity;
 use serde::Serialize;
-use serde_json::Value;
 use serde_json::value::RawValue;
 
 /// The envelope's `source` for message traces.
@@ -227,20 +228,16 @@ pub fn status(raw: &str) -> Option<String> {
 
 /// A field as text: a non-blank string as it is, a number in its JSON
 /// spelling; none for anything else.
-pub fn text(value: &Option<Value>) -> Option<String> {
-    match value.as_ref()? {
-        Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
+pub fn text(value: &Option<Loose<'_>>) -> Option<String> {
+    value.as_ref()?.text().map(Cow::into_owned)
 }
 
 /// A field as a size: a non-negative integer, or a string of digits; none
 /// for anything else.
-pub fn size(value: &Option<Value>) -> Option<u64> {
+pub fn size(value: &Option<Loose<'_>>) -> Option<u64> {
     match value.as_ref()? {
-        Value::Number(n) => n.as_u64(),
-        Value::String(s) => s.trim().parse().ok(),
+        Loose::Number(n) => n.as_u64(),
+        Loose::Text(s) => s.trim().parse().ok(),
         _ => None,
     }
 }
@@ -248,7 +245,7 @@ pub fn size(value: &Option<Value>) -> Option<u64> {
 /// Recipient addresses from a field: a string holding one or more
 /// addresses separated by `;` or `,`, or an array of such strings. Blanks
 /// and exact repeats are dropped, the order is kept.
-pub fn recipients(value: &Option<Value>) -> Vec<String> {
+pub fn recipients(value: &Option<Loose<'_>>) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let mut add = |text: &str| {
         for address in text.split([';', ',']).map(str::trim) {
@@ -258,8 +255,8 @@ pub fn recipients(value: &Option<Value>) -> Vec<String> {
         }
     };
     match value {
-        Some(Value::String(s)) => add(s),
-        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).for_each(&mut add),
+        Some(Loose::Text(s)) => add(s),
+        Some(Loose::List(items)) => items.iter().for_each(|s| add(s)),
         _ => {}
     }
     out
@@ -281,6 +278,7 @@ pub fn check_object(raw: &RawValue) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     const AT: i64 = 1_795_591_679_000; // 2026-11-25T07:27:59Z
 
@@ -409,7 +407,7 @@ mod tests {
 
     #[test]
     fn field_readers_are_lenient() {
-        let v = |s: &str| Some(serde_json::from_str::<Value>(s).unwrap());
+        let v = |s: &'static str| Some(serde_json::from_str::<Loose>(s).unwrap());
         assert_eq!(text(&v(r#""a""#)).as_deref(), Some("a"));
         assert_eq!(text(&v("12")).as_deref(), Some("12"));
         assert_eq!(text(&v(r#"" ""#)), None);

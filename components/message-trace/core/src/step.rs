@@ -211,6 +211,7 @@ fn refuse_foreign(source: &impl Source, link: &str) -> Result<(), FetchError> {
 #[cfg(test)]
 mod tests {
     use connector_sdk::http::HttpError;
+    use connector_sdk::loose::Loose;
     use serde::Deserialize;
     use serde_json::Value;
 
@@ -236,10 +237,13 @@ mod tests {
     }
 
     #[derive(Deserialize)]
-    struct FakeRecord {
-        id: Option<Value>,
-        t: Option<Value>,
-        to: Option<Value>,
+    struct FakeRecord<'a> {
+        #[serde(borrow)]
+        id: Option<Loose<'a>>,
+        #[serde(borrow)]
+        t: Option<Loose<'a>>,
+        #[serde(borrow)]
+        to: Option<Loose<'a>>,
     }
 
     impl Source for Fake {
@@ -262,10 +266,10 @@ mod tests {
         fn read_record(&self, raw: &RawValue) -> Result<Trace, String> {
             let r: FakeRecord = serde_json::from_str(raw.get()).map_err(|e| e.to_string())?;
             let received = match &r.t {
-                None | Some(Value::Null) => Received::Missing,
-                Some(Value::String(t)) => connector_sdk::time::parse_millis(t)
+                None | Some(Loose::Null) => Received::Missing,
+                Some(Loose::Text(t)) => connector_sdk::time::parse_millis(t)
                     .map_or_else(|| Received::Unreadable(format!("t `{t}`")), Received::At),
-                Some(other) => Received::Unreadable(format!("t {other}")),
+                Some(other) => Received::Unreadable(format!("t {}", other.describe())),
             };
             Ok(Trace {
                 id: normalize::text(&r.id),

@@ -4,13 +4,13 @@
 
 use connector_sdk::FetchError;
 use connector_sdk::http::{self, Response};
+use connector_sdk::loose::Loose;
 use connector_sdk::time::parse_millis;
 use connector_sdk::url::Origin;
 use message_trace_core::normalize::{self, Received, Trace};
 use message_trace_core::step::{Page, Source};
 use message_trace_core::time;
 use serde::Deserialize;
-use serde_json::Value;
 use serde_json::value::RawValue;
 
 /// The path of the collection below the version root.
@@ -56,27 +56,27 @@ struct GraphPage<'a> {
 /// failing the record.
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
-struct Fields {
-    #[serde(default)]
-    id: Option<Value>,
-    #[serde(default)]
-    received_date_time: Option<Value>,
-    #[serde(default)]
-    sender_address: Option<Value>,
-    #[serde(default)]
-    recipient_address: Option<Value>,
-    #[serde(default)]
-    subject: Option<Value>,
-    #[serde(default)]
-    status: Option<Value>,
-    #[serde(default)]
-    size: Option<Value>,
-    #[serde(default)]
-    message_id: Option<Value>,
-    #[serde(default, rename = "fromIP")]
-    from_ip: Option<Value>,
-    #[serde(default, rename = "toIP")]
-    to_ip: Option<Value>,
+struct Fields<'a> {
+    #[serde(default, borrow)]
+    id: Option<Loose<'a>>,
+    #[serde(default, borrow)]
+    received_date_time: Option<Loose<'a>>,
+    #[serde(default, borrow)]
+    sender_address: Option<Loose<'a>>,
+    #[serde(default, borrow)]
+    recipient_address: Option<Loose<'a>>,
+    #[serde(default, borrow)]
+    subject: Option<Loose<'a>>,
+    #[serde(default, borrow)]
+    status: Option<Loose<'a>>,
+    #[serde(default, borrow)]
+    size: Option<Loose<'a>>,
+    #[serde(default, borrow)]
+    message_id: Option<Loose<'a>>,
+    #[serde(default, borrow, rename = "fromIP")]
+    from_ip: Option<Loose<'a>>,
+    #[serde(default, borrow, rename = "toIP")]
+    to_ip: Option<Loose<'a>>,
 }
 
 impl Source for Graph {
@@ -119,12 +119,12 @@ impl Source for Graph {
         let f: Fields =
             serde_json::from_str(raw.get()).map_err(|e| format!("cannot be read ({e})"))?;
         let received = match &f.received_date_time {
-            None | Some(Value::Null) => Received::Missing,
-            Some(Value::String(text)) => parse_millis(text).map_or_else(
+            None | Some(Loose::Null) => Received::Missing,
+            Some(Loose::Text(text)) => parse_millis(text).map_or_else(
                 || Received::Unreadable(format!("receivedDateTime `{text}`")),
                 Received::At,
             ),
-            Some(other) => Received::Unreadable(format!("receivedDateTime {other}")),
+            Some(other) => Received::Unreadable(format!("receivedDateTime {}", other.describe())),
         };
         Ok(Trace {
             id: normalize::text(&f.id),

@@ -11,13 +11,13 @@
 
 use connector_sdk::FetchError;
 use connector_sdk::http::{self, Response};
+use connector_sdk::loose::Loose;
 use connector_sdk::time::{from_millis, parse_millis};
 use connector_sdk::url::Origin;
 use message_trace_core::normalize::{self, Received, Trace};
 use message_trace_core::step::{Page, Source};
 use message_trace_core::time;
 use serde::Deserialize;
-use serde_json::Value;
 use serde_json::value::RawValue;
 
 /// Where and how to ask the Reporting Web Service.
@@ -79,27 +79,27 @@ struct Verbose<'a> {
 /// failing the record.
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]
-struct Fields {
-    #[serde(default)]
-    message_trace_id: Option<Value>,
-    #[serde(default)]
-    received: Option<Value>,
-    #[serde(default)]
-    sender_address: Option<Value>,
-    #[serde(default)]
-    recipient_address: Option<Value>,
-    #[serde(default)]
-    subject: Option<Value>,
-    #[serde(default)]
-    status: Option<Value>,
-    #[serde(default)]
-    size: Option<Value>,
-    #[serde(default)]
-    message_id: Option<Value>,
-    #[serde(default, rename = "FromIP")]
-    from_ip: Option<Value>,
-    #[serde(default, rename = "ToIP")]
-    to_ip: Option<Value>,
+struct Fields<'a> {
+    #[serde(default, borrow)]
+    message_trace_id: Option<Loose<'a>>,
+    #[serde(default, borrow)]
+    received: Option<Loose<'a>>,
+    #[serde(default, borrow)]
+    sender_address: Option<Loose<'a>>,
+    #[serde(default, borrow)]
+    recipient_address: Option<Loose<'a>>,
+    #[serde(default, borrow)]
+    subject: Option<Loose<'a>>,
+    #[serde(default, borrow)]
+    status: Option<Loose<'a>>,
+    #[serde(default, borrow)]
+    size: Option<Loose<'a>>,
+    #[serde(default, borrow)]
+    message_id: Option<Loose<'a>>,
+    #[serde(default, borrow, rename = "FromIP")]
+    from_ip: Option<Loose<'a>>,
+    #[serde(default, borrow, rename = "ToIP")]
+    to_ip: Option<Loose<'a>>,
 }
 
 impl Source for Reporting {
@@ -158,14 +158,12 @@ impl Source for Reporting {
         let f: Fields =
             serde_json::from_str(raw.get()).map_err(|e| format!("cannot be read ({e})"))?;
         let received = match &f.received {
-            None | Some(Value::Null) => Received::Missing,
-            Some(Value::String(text)) => {
-                odata_date(text).or_else(|| parse_millis(text)).map_or_else(
-                    || Received::Unreadable(format!("Received `{text}`")),
-                    Received::At,
-                )
-            }
-            Some(other) => Received::Unreadable(format!("Received {other}")),
+            None | Some(Loose::Null) => Received::Missing,
+            Some(Loose::Text(text)) => odata_date(text).or_else(|| parse_millis(text)).map_or_else(
+                || Received::Unreadable(format!("Received `{text}`")),
+                Received::At,
+            ),
+            Some(other) => Received::Unreadable(format!("Received {}", other.describe())),
         };
         Ok(Trace {
             id: normalize::text(&f.message_trace_id),
