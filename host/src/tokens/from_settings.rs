@@ -110,7 +110,15 @@ impl CredentialSettings {
             (STATIC_TOKEN_SETTING, static_token.is_some()),
             (SECRET_SETTING, secret.is_some()),
             (PATH_SETTING, path.is_some()),
-            (VAULT_SETTING, vault.is_some() || name.is_some()),
+            // The Key Vault way, named by the half of it that is set.
+            (
+                if vault.is_some() {
+                    VAULT_SETTING
+                } else {
+                    NAME_SETTING
+                },
+                vault.is_some() || name.is_some(),
+            ),
         ]
         .into_iter()
         .filter_map(|(setting, set)| set.then_some(setting))
@@ -356,6 +364,15 @@ mod tests {
         assert_eq!(
             err,
             "O365_STATIC_TOKEN and ENTRA_APP_CLIENT_SECRET are both set: keep exactly one way to get tokens"
+        );
+        let err = read(
+            &[(STATIC_TOKEN_SETTING, "t"), (NAME_SETTING, "app-cert")],
+            Cloud::Public,
+        )
+        .unwrap_err();
+        assert!(
+            err.starts_with("O365_STATIC_TOKEN and ENTRA_APP_CLIENT_CERTIFICATE_NAME are both set"),
+            "{err}"
         );
         let alone = read(&[(STATIC_TOKEN_SETTING, "t")], Cloud::Public).unwrap();
         assert!(alone.static_token.is_some() && alone.app.is_none());
