@@ -29,7 +29,7 @@ pub struct ReportText {
 pub fn describe(report: &CycleReport) -> ReportText {
     if report.skipped_busy {
         return ReportText {
-            headline: "skipped: another instance holds this tenant's lease for this source".into(),
+            headline: "skipped, another instance holds this tenant's lease for this source".into(),
             details: Vec::new(),
         };
     }
