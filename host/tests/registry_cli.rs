@@ -444,7 +444,7 @@ async fn an_operator_moves_one_tenant_from_reporting_to_graph_while_the_host_run
         // shortest slice): the first cycle after the swap with work to do.
         if swapped_at.is_some()
             && line.starts_with("contoso message-trace: complete")
-            && !line.contains("0 slices of 0")
+            && !line.contains(" 0 of 0 slices")
         {
             assert!(line.contains("message-trace 0.2.0 ("), "{line}");
             break;
