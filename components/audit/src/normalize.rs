@@ -293,7 +293,7 @@ impl<'o> JsonObject<'o> {
     /// A string member, escaped as serde_json escapes it.
     fn string(&mut self, name: &str, value: &str) {
         self.key(name);
-        if value.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        if needs_escape(value) {
             // Rare: serde_json writes its usual escapes.
             self.out
                 .push_str(&serde_json::to_string(value).unwrap_or_default());
@@ -316,6 +316,32 @@ impl<'o> JsonObject<'o> {
         self.key(name);
         self.out.push_str(json);
     }
+}
+
+/// Whether `text` has a byte JSON escapes: a control character, `"` or `\`.
+/// Looks at eight bytes at a time: a byte loop here was 4.5 % of the guest's
+/// time under `perf` (inside wasm every loop iteration also pays the
+/// deadline check), for a dozen short strings per event.
+fn needs_escape(text: &str) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // A word has a byte below `n` (n <= 128), exactly (Bit Twiddling Hacks,
+    // "hasless"): bytes of 0x80 and above, UTF-8's, never count.
+    let below = |word: u64, n: u64| word.wrapping_sub(ONES * n) & !word & HIGHS != 0;
+    let has = |word: u64, byte: u8| below(word ^ (ONES * u64::from(byte)), 1);
+    let mut words = text.as_bytes().chunks_exact(8);
+    for chunk in &mut words {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(chunk);
+        let word = u64::from_le_bytes(bytes);
+        if below(word, 0x20) || has(word, b'"') || has(word, b'\\') {
+            return true;
+        }
+    }
+    words
+        .remainder()
+        .iter()
+        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
 }
 
 /// A field as text: a non-blank string as it is, a number in its JSON
@@ -401,6 +427,27 @@ mod tests {
             let expected = format!("{},\"record\":{record}}}", head.strip_suffix('}').unwrap());
             assert_eq!(envelope.to_json(record), expected);
         }
+    }
+
+    #[test]
+    fn the_word_at_a_time_escape_check_agrees_with_a_byte_loop() {
+        let naive = |t: &str| t.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\');
+        // Every ASCII byte at every position of strings up to 17 long, in a
+        // plain and in a multi-byte UTF-8 surrounding.
+        for len in 1..=17 {
+            for at in 0..len {
+                for byte in 0u8..0x80 {
+                    for filler in ['a', '\u{ff}'] {
+                        let mut text: Vec<char> = std::iter::repeat_n(filler, len).collect();
+                        text[at] = char::from(byte);
+                        let text: String = text.into_iter().collect();
+                        assert_eq!(needs_escape(&text), naive(&text), "{text:?}");
+                    }
+                }
+            }
+        }
+        assert!(!needs_escape(""));
+        assert!(!needs_escape("2024-05-01T07:40:00.000Z é 💡"));
     }
 
     #[test]
