@@ -161,10 +161,9 @@ fn check_tenant(tenant: &TenantSettings, errors: &mut Vec<Problem>) {
 /// reported wrong is not reported twice.
 fn check_credentials(tenant: &TenantSettings, errors: &mut Vec<Problem>) {
     let s = &tenant.settings;
-    let cloud = s
-        .get("O365_CLOUD")
-        .and_then(|name| crate::grants::Cloud::parse(&name))
-        .unwrap_or(crate::grants::Cloud::Public);
+    // An unknown cloud is reported with O365_CLOUD's value; the credential
+    // rule is judged as for the public cloud meanwhile.
+    let cloud = crate::grants::Cloud::from_settings(s).unwrap_or(crate::grants::Cloud::Public);
     match CredentialSettings::from_settings(s, cloud) {
         Err(e) => {
             let setting = name_in(tenant, e.setting);
