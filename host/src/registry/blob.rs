@@ -6,7 +6,7 @@
 
 use super::RegistryError;
 use super::store::{Expect, Fetched, RegistryStore};
-use crate::azure::storage::BlobAccount;
+use crate::azure::storage::{self, BlobAccount};
 use azure_core::http::{Etag, StatusCode};
 use azure_storage_blob::models::{
     BlobClientDeleteOptions, BlobClientDownloadOptions, BlobContainerClientListBlobsOptions,
@@ -181,7 +181,7 @@ impl RegistryStore for BlobRegistry {
         };
         match client.delete(Some(options)).await {
             Ok(_) => Ok(()),
-            Err(e) if e.http_status() == Some(StatusCode::NotFound) => Ok(()),
+            Err(e) if storage::not_found(&e) => Ok(()),
             Err(e) if e.http_status() == Some(StatusCode::PreconditionFailed) => {
                 Err(RegistryError::Conflict {
                     path: path.to_string(),
@@ -209,7 +209,7 @@ impl RegistryStore for BlobRegistry {
             let page = match pages.try_next().await {
                 Ok(Some(page)) => page,
                 Ok(None) => break,
-                Err(e) if e.http_status() == Some(StatusCode::NotFound) => break,
+                Err(e) if storage::not_found(&e) => break,
                 Err(e) => return Err(self.fail(format!("listing {prefix}"), e)),
             };
             let page = page
