@@ -134,7 +134,10 @@ impl<'a> Record<'a> {
             .unwrap_or_default();
         let client_ip = [&f.client_ip, &f.client_ip_address, &f.actor_ip_address]
             .into_iter()
-            .find_map(|v| text(v).and_then(|t| ip::clean(&t)));
+            .find_map(|v| match text(v)? {
+                Cow::Borrowed(t) => ip::clean(t).map(Cow::Borrowed),
+                Cow::Owned(t) => ip::clean(&t).map(|address| Cow::Owned(address.to_owned())),
+            });
         let envelope = Envelope {
             id: &id,
             time: time::rfc3339(at),
@@ -228,7 +231,7 @@ struct Envelope<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     user: Option<Cow<'a, str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    client_ip: Option<String>,
+    client_ip: Option<Cow<'a, str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     result_status: Option<Cow<'a, str>>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -11,24 +11,25 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// The bare address in `raw`, without port or brackets; none when `raw` is
 /// blank or holds no IP address. The address keeps its original spelling
-/// (`::ffff:1.2.3.4` stays as it is).
-pub fn clean(raw: &str) -> Option<String> {
+/// (`::ffff:1.2.3.4` stays as it is). The address is a slice of `raw`: one
+/// per record, so no allocation.
+pub fn clean(raw: &str) -> Option<&str> {
     let raw = raw.trim();
     if raw.parse::<IpAddr>().is_ok() {
-        return Some(raw.to_string());
+        return Some(raw);
     }
     // `[v6]` or `[v6]:port`.
     if let Some(rest) = raw.strip_prefix('[') {
         let (inside, after) = rest.split_once(']')?;
         let port_ok = after.is_empty() || after.strip_prefix(':').is_some_and(is_port);
-        return (port_ok && inside.parse::<Ipv6Addr>().is_ok()).then(|| inside.to_string());
+        return (port_ok && inside.parse::<Ipv6Addr>().is_ok()).then_some(inside);
     }
     // `v4:port`, or `v6-with-dotted-tail:port` (after a dotted quad no more
     // colons belong to the address, so the last one starts the port).
     let (address, port) = raw.rsplit_once(':')?;
     let unambiguous = address.parse::<Ipv4Addr>().is_ok()
         || (address.contains('.') && address.parse::<Ipv6Addr>().is_ok());
-    (is_port(port) && unambiguous).then(|| address.to_string())
+    (is_port(port) && unambiguous).then_some(address)
 }
 
 fn is_port(text: &str) -> bool {
@@ -49,7 +50,7 @@ mod tests {
             ("::ffff:1.2.3.4:80", "::ffff:1.2.3.4"),
             (" 10.0.0.1 ", "10.0.0.1"),
         ] {
-            assert_eq!(clean(raw).as_deref(), Some(address), "{raw}");
+            assert_eq!(clean(raw), Some(address), "{raw}");
         }
     }
 
@@ -64,7 +65,7 @@ mod tests {
             // Eight groups: the last one is part of the address, not a port.
             "2001:db8:0:0:0:0:0:443",
         ] {
-            assert_eq!(clean(raw).as_deref(), Some(raw));
+            assert_eq!(clean(raw), Some(raw));
         }
     }
 

@@ -173,9 +173,9 @@ struct Envelope<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     message_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    from_ip: Option<String>,
+    from_ip: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    to_ip: Option<String>,
+    to_ip: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     normalization_error: Option<&'a str>,
     record: &'a RawValue,
