@@ -6,7 +6,7 @@
 
 use super::RegistryError;
 use super::store::{Expect, Fetched, RegistryStore};
-use crate::azure::storage::{self, BlobAccount};
+use crate::azure::storage::{self, BlobAccount, Service};
 use azure_core::http::{Etag, StatusCode};
 use azure_storage_blob::models::{
     BlobClientDeleteOptions, BlobClientDownloadOptions, BlobContainerClientListBlobsOptions,
@@ -37,25 +37,12 @@ impl BlobRegistry {
     }
 
     fn fail(&self, action: String, e: azure_core::Error) -> RegistryError {
-        let status = e.http_status().map(u16::from);
-        let hint = match status {
-            Some(403) if self.account.uses_identity() => format!(
-                "access denied: give the identity the role \"Storage Blob Data Contributor\" on the storage account ({})",
-                self.account.setting()
-            ),
-            Some(403) => format!(
-                "access denied: the account key or SAS in {} is wrong or expired",
-                self.account.setting()
-            ),
-            Some(status) => format!("the storage service answered {status}: {e}"),
-            None => format!(
-                "not reachable ({e}); check {} and the network",
-                self.account.setting()
-            ),
-        };
         RegistryError::Storage {
             location: self.location(),
-            message: format!("{action}: {hint}"),
+            message: format!(
+                "{action}: {}",
+                storage::explain(&self.account, Service::Blob, &e)
+            ),
         }
     }
 

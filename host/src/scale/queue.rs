@@ -10,7 +10,7 @@
 
 use super::message::{CycleRequest, PoisonRecord};
 use super::settings::QueueSettings;
-use crate::azure::storage::{BlobAccount, status};
+use crate::azure::storage::{BlobAccount, Service, explain, status};
 use anyhow::Context as _;
 use azure_storage_queue::QueueClient;
 use azure_storage_queue::models::{
@@ -295,28 +295,12 @@ impl CycleQueue {
 
     /// A failed queue request, with the fix.
     fn fail(&self, name: &str, action: &str, e: azure_core::Error) -> anyhow::Error {
-        let endpoint = self
-            .account
-            .queue_endpoint()
-            .map_or_else(|| "(no Queue endpoint)".to_string(), ToString::to_string);
-        let setting = self.account.setting();
         let fix = match status(&e) {
-            (Some(403), _) if self.account.uses_identity() => format!(
-                "access denied: give the app's identity the role \"Storage Queue Data Contributor\" on the storage account of {endpoint} ({setting})"
-            ),
-            (Some(403), code) => format!(
-                "access denied ({}): the account key or SAS in {setting} is wrong or expired (a SAS must allow the Queue service), or this machine's clock is off",
-                code.unwrap_or("no code")
-            ),
             (Some(404), Some("QueueNotFound")) => format!(
-                "the queue is gone from {endpoint}; it is created at start, so restart the host"
+                "the queue is gone from {}; it is created at start, so restart the host",
+                Service::Queue.endpoint(&self.account)
             ),
-            (Some(code), error) => {
-                format!("the Queue service answered {code} {}", error.unwrap_or(""))
-            }
-            (None, _) => {
-                format!("{endpoint} could not be reached ({e}); check {setting} and the network")
-            }
+            _ => explain(&self.account, Service::Queue, &e),
         };
         anyhow::anyhow!("queue {name}: {action}: {fix}")
     }

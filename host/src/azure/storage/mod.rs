@@ -16,4 +16,4 @@ pub use account::{
 };
 #[cfg(test)]
 pub(crate) use status::refused;
-pub(crate) use status::{condition_failed, not_found, status};
+pub(crate) use status::{Service, condition_failed, explain, not_found, status};
