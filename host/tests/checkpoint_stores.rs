@@ -395,7 +395,7 @@ async fn blob_hosts_racing_for_one_checkpoint_never_both_advance_it() {
                 checkpoint.memory.remember_key(&key, DAY);
                 checkpoint.high_water_mark = round * 10 + h as i64;
                 match host.save("audit", "t1", &mut checkpoint).await {
-                    Ok(()) => Some(key),
+                    Ok(_) => Some(key),
                     Err(CheckpointError::Conflict { .. }) => None,
                     Err(e) => panic!("{e}"),
                 }

@@ -91,6 +91,13 @@ pub(super) struct Prepared {
     pub journal: JournalHead,
 }
 
+impl Prepared {
+    /// The bytes this save writes: the head and the journal write.
+    pub(super) fn bytes(&self) -> u64 {
+        (self.head.len() + self.write.len()) as u64
+    }
+}
+
 /// Plans the journal write and serializes the head that commits it, as the
 /// next version; `checkpoint` is left as it was.
 pub(super) fn prepare(

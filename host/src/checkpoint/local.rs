@@ -249,10 +249,7 @@ fn commit(files: &Files, prepared: &Prepared, stats: &StoreStats) -> Result<(), 
     if compacted {
         remove_other_segments(files, prepared.journal.segment);
     }
-    stats.saved(
-        (prepared.head.len() + prepared.write.len()) as u64,
-        compacted,
-    );
+    stats.saved(prepared.bytes(), compacted);
     Ok(())
 }
 
@@ -398,7 +395,7 @@ impl CheckpointStore for LocalStore {
         source: &str,
         tenant: &str,
         checkpoint: &mut Checkpoint,
-    ) -> Result<(), CheckpointError> {
+    ) -> Result<u64, CheckpointError> {
         let files = self.files(source, tenant)?;
         let name = files.name.clone();
         // Serializing is O(what changed); only the I/O leaves the runtime.
@@ -409,7 +406,7 @@ impl CheckpointStore for LocalStore {
         })
         .await?;
         finish(checkpoint, &prepared);
-        Ok(())
+        Ok(prepared.bytes())
     }
 
     async fn try_lease(

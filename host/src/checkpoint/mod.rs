@@ -287,14 +287,15 @@ pub trait CheckpointStore: Send + Sync {
     /// Writes `checkpoint` if the stored version is still `checkpoint.version`:
     /// the journal entries added to its memory since it was loaded or last
     /// saved, then the head that commits them. On success the version is
-    /// incremented in place; on failure nothing the head does not commit is
-    /// ever read.
+    /// incremented in place and the bytes written are returned (what the
+    /// next save waits for: docs/checkpoints.md); on failure nothing the
+    /// head does not commit is ever read.
     async fn save(
         &self,
         source: &str,
         tenant: &str,
         checkpoint: &mut Checkpoint,
-    ) -> Result<(), CheckpointError>;
+    ) -> Result<u64, CheckpointError>;
 
     /// Takes the exclusive right to run cycles of `source` for `tenant`, or
     /// `None` if another instance holds it. The guard keeps the lease for as

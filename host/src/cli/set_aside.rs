@@ -211,7 +211,10 @@ async fn dismiss(args: &DismissArgs) -> anyhow::Result<()> {
             .retain(|e| !(args.all || args.keys.contains(&e.item.key)));
         let gone = before - checkpoint.set_aside.len();
         let saved = if gone > 0 {
-            store.save(known.name, tenant, &mut checkpoint).await
+            store
+                .save(known.name, tenant, &mut checkpoint)
+                .await
+                .map(drop)
         } else {
             Ok(())
         };

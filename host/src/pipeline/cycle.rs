@@ -9,7 +9,7 @@
 //! cannot hold the tenant until its data ages out; failures of the
 //! credentials are never set aside, since every item would fail alike.
 
-use super::checkpoint_progress::CheckpointProgress;
+use super::checkpoint_progress::{CheckpointProgress, SavePace};
 use super::live::LiveSource;
 use super::progress::Progress;
 use super::runner::{FailedItem, PipelineOptions, SliceStart, Summary, run_slice};
@@ -56,7 +56,7 @@ pub struct CycleOptions {
     /// Work queue settings.
     pub pipeline: PipelineOptions,
     /// How often progress inside a slice is checkpointed.
-    pub save_interval: Duration,
+    pub save_pace: SavePace,
     /// Where a source with no checkpoint at all starts (the seed looked 24
     /// hours back).
     pub first_run_lookback: Duration,
@@ -69,7 +69,7 @@ impl Default for CycleOptions {
     fn default() -> Self {
         Self {
             pipeline: PipelineOptions::default(),
-            save_interval: Duration::from_millis(200),
+            save_pace: SavePace::default(),
             first_run_lookback: Duration::from_secs(24 * 3600),
             set_aside_after: 3,
         }
@@ -204,7 +204,7 @@ async fn run_leased(
         checkpoint,
         now_ms,
         source.info.dedup_horizon,
-        options.save_interval,
+        options.save_pace,
     );
     let mut cycle = Cycle {
         runtime,

@@ -16,6 +16,7 @@ mod retry;
 mod runner;
 mod window;
 
+pub use checkpoint_progress::SavePace;
 pub use cycle::{CycleOptions, CycleReport, LOSS_COUNTER, Source, run_cycle};
 pub use deadline::Deadline;
 pub use live::LiveSource;

@@ -252,7 +252,7 @@ impl CheckpointStore for BlobStore {
         source: &str,
         tenant: &str,
         checkpoint: &mut Checkpoint,
-    ) -> Result<(), CheckpointError> {
+    ) -> Result<u64, CheckpointError> {
         let name = checked_name(source, tenant)?;
         let condition = self.condition(&name, checkpoint.version).await?;
         let mut prepared = prepare(&name, checkpoint)?;
@@ -324,10 +324,7 @@ impl CheckpointStore for BlobStore {
             Err(e) => return Err(self.fail(&name, &format!("writing {blob}"), e)),
         };
         let compacted = matches!(prepared.write, JournalWrite::Rewrite { .. });
-        self.stats.saved(
-            (prepared.head.len() + prepared.write.len()) as u64,
-            compacted,
-        );
+        self.stats.saved(prepared.bytes(), compacted);
         finish(checkpoint, &prepared);
         match written.etag {
             Some(etag) => self.remember_etag(&name, checkpoint.version, etag),
@@ -342,7 +339,7 @@ impl CheckpointStore for BlobStore {
         // skipped: no later head names them.
         removable.retain(|s| *s != prepared.journal.segment);
         self.remove_segments(&name, &removable).await;
-        Ok(())
+        Ok(prepared.bytes())
     }
 
     async fn try_lease(
