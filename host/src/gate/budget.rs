@@ -15,11 +15,10 @@
 //! them at any moment (a cycle that ends on one instance and the next that
 //! starts on another can overlap by one burst at most).
 
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use std::collections::HashMap;
-use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::time::Instant;
 
 /// A rate: `requests` per `per`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -31,45 +30,83 @@ pub struct Rate {
 }
 
 impl Rate {
-    fn quota(self) -> Option<Quota> {
-        let requests = NonZeroU32::new(self.requests)?;
-        if self.per.is_zero() {
+    /// The pacer for this rate: one request per `per / requests`, after a
+    /// burst of one second's worth; none for a rate of zero.
+    fn pacer(self) -> Option<Pacer> {
+        if self.requests == 0 || self.per.is_zero() {
             return None;
         }
-        let interval = self.per / requests.get();
+        let interval = self.per / self.requests;
         let per_second = (self.requests as f64 / self.per.as_secs_f64()).floor() as u32;
-        let burst = NonZeroU32::new(per_second.max(1)).unwrap_or(NonZeroU32::MIN);
-        Quota::with_period(interval).map(|q| q.allow_burst(burst))
+        let burst = per_second.clamp(1, self.requests);
+        Some(Pacer {
+            interval,
+            tolerance: interval * (burst - 1),
+            next: Mutex::new(None),
+        })
+    }
+}
+
+/// One budget, paced by the generic cell rate algorithm with reservations:
+/// each request takes the next instant the rate allows and sleeps until
+/// then on tokio's timer.
+///
+/// Why not a rate-limiter crate that polls: with `governor`'s
+/// `until_ready`, every waiting request woke when a slot came free and all
+/// but one went back to sleep, on a timer thread of its own; with 32
+/// requests waiting on a paced catch-up that was most of the host's CPU
+/// (allocations and thread wake-ups). A reservation wakes each request
+/// once, in the order they asked. A request dropped while it waits (a
+/// deadline) leaves its slot unused: the pace only ever gets slower.
+struct Pacer {
+    /// Time between two requests at the sustained rate.
+    interval: Duration,
+    /// How far ahead of the sustained rate a burst may run.
+    tolerance: Duration,
+    /// The theoretical arrival time of the next request: `None` until the
+    /// first.
+    next: Mutex<Option<Instant>>,
+}
+
+impl Pacer {
+    /// Reserves the next allowed instant, from `now`.
+    fn reserve(&self, now: Instant) -> Instant {
+        let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
+        let theoretical = next.map_or(now, |t| t.max(now));
+        let at = theoretical
+            .checked_sub(self.tolerance)
+            .map_or(now, |earliest| earliest.max(now));
+        *next = Some(theoretical + self.interval);
+        at
     }
 }
 
 /// All budgets of this process.
 #[derive(Default)]
 pub struct Budgets {
-    limiters: Mutex<HashMap<(String, String, Rate), Arc<DefaultDirectRateLimiter>>>,
+    pacers: Mutex<HashMap<(String, String, Rate), Arc<Pacer>>>,
 }
 
 impl Budgets {
     /// Waits until a request for `tenant` to `authority` fits in `rate`.
     pub async fn acquire(&self, tenant: &str, authority: &str, rate: Rate) {
-        let limiter = {
-            let Ok(mut map) = self.limiters.lock() else {
-                return;
-            };
+        let pacer = {
+            let mut map = self.pacers.lock().unwrap_or_else(|e| e.into_inner());
             let key = (tenant.to_string(), authority.to_string(), rate);
             match map.get(&key) {
-                Some(limiter) => limiter.clone(),
-                None => match rate.quota() {
-                    Some(quota) => {
-                        let limiter = Arc::new(RateLimiter::direct(quota));
-                        map.insert(key, limiter.clone());
-                        limiter
+                Some(pacer) => pacer.clone(),
+                None => match rate.pacer() {
+                    Some(pacer) => {
+                        let pacer = Arc::new(pacer);
+                        map.insert(key, pacer.clone());
+                        pacer
                     }
                     None => return,
                 },
             }
         };
-        limiter.until_ready().await;
+        let at = pacer.reserve(Instant::now());
+        tokio::time::sleep_until(at).await;
     }
 }
 
@@ -98,6 +135,72 @@ mod tests {
         assert!(other.elapsed() < Duration::from_millis(50));
     }
 
+    /// When each of `n` requests, all asked for at once, was let through
+    /// (ms after the start), on tokio's paused clock.
+    async fn let_through(budgets: Arc<Budgets>, rate: Rate, n: usize) -> Vec<u128> {
+        let start = tokio::time::Instant::now();
+        let mut waiting = tokio::task::JoinSet::new();
+        for i in 0..n {
+            let budgets = budgets.clone();
+            waiting.spawn(async move {
+                budgets.acquire("t", "api", rate).await;
+                (i, start.elapsed().as_millis())
+            });
+        }
+        let mut times = waiting.join_all().await;
+        times.sort();
+        times.into_iter().map(|(_, ms)| ms).collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiting_requests_go_one_per_interval_after_the_burst() {
+        let rate = Rate {
+            requests: 2000,
+            per: Duration::from_secs(60),
+        };
+        // 33 a second: a burst of 33, then one every 30 ms, whoever waits.
+        let times = let_through(Arc::new(Budgets::default()), rate, 40).await;
+        assert!(times[..33].iter().all(|&ms| ms == 0), "{times:?}");
+        let paced: Vec<u128> = times[33..].to_vec();
+        assert_eq!(paced, vec![30, 60, 90, 120, 150, 180, 210], "{times:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_budget_refills_its_burst_and_no_more() {
+        let budgets = Arc::new(Budgets::default());
+        let rate = Rate {
+            requests: 10,
+            per: Duration::from_secs(1),
+        };
+        let first = let_through(budgets.clone(), rate, 10).await;
+        assert_eq!(first, vec![0; 10]);
+        // Idle for a minute: the burst is back, but only one burst.
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        let again = let_through(budgets, rate, 12).await;
+        assert_eq!(&again[..10], &[0; 10]);
+        assert_eq!(&again[10..], &[100, 200], "{again:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_given_up_while_waiting_never_speeds_the_pace_up() {
+        let budgets = Arc::new(Budgets::default());
+        let rate = Rate {
+            requests: 1,
+            per: Duration::from_secs(1),
+        };
+        let start = tokio::time::Instant::now();
+        budgets.acquire("t", "api", rate).await;
+        // The next slot is at 1 s; this request gives up at 0.5 s.
+        let gave_up = tokio::time::timeout(
+            Duration::from_millis(500),
+            budgets.acquire("t", "api", rate),
+        )
+        .await;
+        assert!(gave_up.is_err());
+        budgets.acquire("t", "api", rate).await;
+        assert_eq!(start.elapsed(), Duration::from_secs(2));
+    }
+
     #[test]
     fn a_zero_rate_means_no_budget() {
         assert!(
@@ -105,7 +208,7 @@ mod tests {
                 requests: 0,
                 per: Duration::from_secs(60)
             }
-            .quota()
+            .pacer()
             .is_none()
         );
         assert!(
@@ -113,7 +216,7 @@ mod tests {
                 requests: 5,
                 per: Duration::ZERO
             }
-            .quota()
+            .pacer()
             .is_none()
         );
     }
