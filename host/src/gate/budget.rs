@@ -62,8 +62,8 @@ impl Rate {
 /// Why groups: a call that runs alone after tens of milliseconds of idling
 /// finds the caches cold, and a paced catch-up at 2,000 requests a minute
 /// (one every 30 ms) spent twice the CPU per event of an unpaced one. Sent
-/// eight at a time every 240 ms, the calls run back to back: 1.39-1.55
-/// instead of 2.06-2.08 CPU s for the same 100 k events at the same pace
+/// eight at a time every 240 ms, the calls run back to back: 1.49-1.50
+/// instead of 1.92-2.13 CPU s for the same 100 k events at 2 % less pace
 /// (`bench pipeline --latency-ms 500 --requests-per-minute 2000`). A rate of
 /// less than one request in this time (Graph's 100 per 5 minutes) is not
 /// grouped.
