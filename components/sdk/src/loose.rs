@@ -50,6 +50,16 @@ impl<'a> Loose<'a> {
         }
     }
 
+    /// [`Loose::text`], keeping a borrowed string borrowed from the record
+    /// rather than from this value.
+    pub fn into_text(self) -> Option<Cow<'a, str>> {
+        match self {
+            Loose::Text(s) if !s.trim().is_empty() => Some(s),
+            Loose::Number(n) => Some(Cow::Owned(n.to_string())),
+            _ => None,
+        }
+    }
+
     /// What the value is, for a message: the text of a string or a number,
     /// otherwise its kind.
     pub fn describe(&self) -> String {

@@ -33,10 +33,11 @@
 //! both versions of the component.
 
 use crate::normalize::{self, Received, Trace};
+use std::borrow::Cow;
 
 /// The event id of `trace`: `<trace id>:<recipient>:<status>` (module
 /// docs).
-pub fn event_id(trace: &Trace) -> String {
+pub fn event_id(trace: &Trace<'_>) -> String {
     format!(
         "{}:{}:{}",
         trace_part(trace),
@@ -56,9 +57,9 @@ pub fn malformed_id(raw: &str) -> String {
 
 /// The trace id, or one derived from the message id and sender (and the
 /// received time, or its unreadable text) for a row without one.
-fn trace_part(trace: &Trace) -> String {
+fn trace_part(trace: &Trace<'_>) -> String {
     if let Some(id) = &trace.id {
-        return id.clone();
+        return id.to_string();
     }
     let mut hash = Fnv::new();
     hash.feed(trace.message_id.as_deref().unwrap_or_default());
@@ -75,7 +76,7 @@ fn trace_part(trace: &Trace) -> String {
 
 /// The recipients, trimmed, lower-cased, without repeats, sorted and
 /// joined with `;`.
-fn recipient_part(recipients: &[String]) -> String {
+fn recipient_part(recipients: &[Cow<'_, str>]) -> String {
     let mut addresses: Vec<String> = recipients
         .iter()
         .map(|a| a.trim().to_lowercase())
@@ -117,14 +118,14 @@ mod tests {
 
     const AT: i64 = 1_795_591_679_000;
 
-    fn row(id: Option<&str>, recipients: &[&str], status: Option<&str>) -> Trace {
+    fn row<'a>(id: Option<&'a str>, recipients: &[&'a str], status: Option<&'a str>) -> Trace<'a> {
         Trace {
-            id: id.map(str::to_string),
+            id: id.map(Cow::Borrowed),
             received: Received::At(AT),
             sender: Some("megan.bowen@contoso.com".into()),
-            recipients: recipients.iter().map(|r| r.to_string()).collect(),
+            recipients: recipients.iter().map(|r| Cow::Borrowed(*r)).collect(),
             subject: None,
-            status: status.map(str::to_string),
+            status: status.map(Cow::Borrowed),
             size: None,
             message_id: Some("<m1@contoso.com>".into()),
             from_ip: None,

@@ -58,7 +58,7 @@ pub trait Source {
     fn parse_page<'a>(&self, body: &'a [u8]) -> Result<Page<'a>, String>;
     /// Reads one record, known to be a JSON object, or says what is wrong
     /// with it.
-    fn read_record(&self, raw: &RawValue) -> Result<Trace, String>;
+    fn read_record<'a>(&self, raw: &'a RawValue) -> Result<Trace<'a>, String>;
     /// The error for a non-2xx answer to a request for `url`.
     fn error(&self, response: &Response, url: &str) -> FetchError;
 }
@@ -263,7 +263,7 @@ mod tests {
                 next: page.next,
             })
         }
-        fn read_record(&self, raw: &RawValue) -> Result<Trace, String> {
+        fn read_record<'a>(&self, raw: &'a RawValue) -> Result<Trace<'a>, String> {
             let r: FakeRecord = serde_json::from_str(raw.get()).map_err(|e| e.to_string())?;
             let received = match &r.t {
                 None | Some(Loose::Null) => Received::Missing,
@@ -272,10 +272,10 @@ mod tests {
                 Some(other) => Received::Unreadable(format!("t {}", other.describe())),
             };
             Ok(Trace {
-                id: normalize::text(&r.id),
+                id: normalize::text(r.id),
                 received,
                 sender: None,
-                recipients: normalize::recipients(&r.to),
+                recipients: normalize::recipients(r.to),
                 subject: None,
                 status: None,
                 size: None,

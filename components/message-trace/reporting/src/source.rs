@@ -154,7 +154,7 @@ impl Source for Reporting {
         }
     }
 
-    fn read_record(&self, raw: &RawValue) -> Result<Trace, String> {
+    fn read_record<'a>(&self, raw: &'a RawValue) -> Result<Trace<'a>, String> {
         let f: Fields =
             serde_json::from_str(raw.get()).map_err(|e| format!("cannot be read ({e})"))?;
         let received = match &f.received {
@@ -166,16 +166,16 @@ impl Source for Reporting {
             Some(other) => Received::Unreadable(format!("Received {}", other.describe())),
         };
         Ok(Trace {
-            id: normalize::text(&f.message_trace_id),
+            id: normalize::text(f.message_trace_id),
             received,
-            sender: normalize::text(&f.sender_address),
-            recipients: normalize::recipients(&f.recipient_address),
-            subject: normalize::text(&f.subject),
-            status: normalize::text(&f.status),
+            sender: normalize::text(f.sender_address),
+            recipients: normalize::recipients(f.recipient_address),
+            subject: normalize::text(f.subject),
+            status: normalize::text(f.status),
             size: normalize::size(&f.size),
-            message_id: normalize::text(&f.message_id),
-            from_ip: normalize::text(&f.from_ip),
-            to_ip: normalize::text(&f.to_ip),
+            message_id: normalize::text(f.message_id),
+            from_ip: normalize::text(f.from_ip),
+            to_ip: normalize::text(f.to_ip),
         })
     }
 
