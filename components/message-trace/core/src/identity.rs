@@ -57,21 +57,21 @@ pub fn malformed_id(raw: &str) -> String {
 
 /// The trace id, or one derived from the message id and sender (and the
 /// received time, or its unreadable text) for a row without one.
-fn trace_part(trace: &Trace<'_>) -> String {
+fn trace_part<'t>(trace: &'t Trace<'_>) -> Cow<'t, str> {
     if let Some(id) = &trace.id {
-        return id.to_string();
+        return Cow::Borrowed(id);
     }
     let mut hash = Fnv::new();
     hash.feed(trace.message_id.as_deref().unwrap_or_default());
     hash.feed(trace.sender.as_deref().unwrap_or_default());
-    match &trace.received {
+    Cow::Owned(match &trace.received {
         Received::At(ms) => format!("derived-{ms}-{:016x}", hash.0),
         Received::Missing => format!("derived-none-{:016x}", hash.0),
         Received::Unreadable(text) => {
             hash.feed(text);
             format!("derived-none-{:016x}", hash.0)
         }
-    }
+    })
 }
 
 /// The recipients, trimmed, lower-cased, without repeats, sorted and
