@@ -48,6 +48,10 @@ fn inspect_describes_the_audit_component() {
         "{stdout}"
     );
     assert!(
+        stdout.contains("instances  reusable: the calls of a cycle share warm instances"),
+        "{stdout}"
+    );
+    assert!(
         stdout.contains("manage.office.com  token for https://manage.office.com"),
         "{stdout}"
     );
@@ -62,6 +66,7 @@ fn inspect_describes_the_audit_component() {
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(json["name"], "audit");
     assert_eq!(json["maxWindowMs"], 86_400_000);
+    assert_eq!(json["reusable"], true);
     assert_eq!(
         json["endpoints"][0]["audience"],
         "https://manage.office.com"

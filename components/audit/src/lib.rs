@@ -107,6 +107,8 @@ impl Guest for Audit {
 // two connectors in one benchmark binary would clash.
 #[cfg(target_arch = "wasm32")]
 export!(Audit);
+// Audit keeps nothing between calls: no globals.
+connector_sdk::reusable!();
 
 /// Runs `step` natively, answering every request with `body`: the very code
 /// the component runs for a content blob, without wasm around it, for the

@@ -68,3 +68,31 @@ pub fn counter(name: &str, value: u64) -> Counter {
         value,
     }
 }
+
+/// Name of the custom section that declares a component reusable
+/// ([`reusable!`]); the host looks for it when it loads a component.
+pub const REUSABLE_SECTION: &str = "o365:connector/reusable";
+
+/// Declares that this component keeps nothing between calls, so the host may
+/// run several calls of one cycle on one instance instead of a fresh one
+/// each (a third less CPU per event; `docs/components.md`).
+///
+/// Declare it only if the component's code holds no state in globals
+/// (`static`, `thread_local!`, lazily initialized caches) that one call
+/// could leave for the next: a reused instance keeps its memory. The
+/// declaration is a custom section in the compiled module, so it changes
+/// nothing in the contract's shape; a host that does not know it calls the
+/// component with a fresh instance as before.
+///
+/// ```ignore
+/// connector_sdk::reusable!();
+/// ```
+#[macro_export]
+macro_rules! reusable {
+    () => {
+        #[cfg(target_arch = "wasm32")]
+        #[unsafe(link_section = "o365:connector/reusable")]
+        #[used]
+        static __O365_CONNECTOR_REUSABLE: [u8; 1] = [1];
+    };
+}

@@ -22,6 +22,11 @@ pub struct RuntimeArgs {
     /// Time one component call may take (for example 90s, 5m).
     #[arg(long, env = "O365_COMPONENT_DEADLINE", default_value = "5m", value_parser = parse_duration)]
     pub deadline: Duration,
+    /// Instances of reusable components kept warm between the calls of a
+    /// cycle (they take instance slots while idle); 0 gives every call a
+    /// fresh instance.
+    #[arg(long, env = "O365_COMPONENT_IDLE_INSTANCES", default_value_t = 8)]
+    pub idle_instances: u32,
     /// Directory for compiled components; `none` compiles on every start.
     /// Default: the user's cache directory.
     #[arg(long, env = "O365_COMPONENT_CACHE_DIR")]
@@ -37,6 +42,13 @@ impl RuntimeArgs {
                 self.memory_mb
             );
         }
+        if self.idle_instances > 64 {
+            anyhow::bail!(
+                "O365_COMPONENT_IDLE_INSTANCES / --idle-instances is {}; at most 64 (the instance slots), \
+                 and 8 (the default) already serves 32 items at once",
+                self.idle_instances
+            );
+        }
         let cache = match self.cache_dir.as_deref() {
             Some("none") => None,
             Some(dir) => Some(CompileCache::new(dir)),
@@ -45,6 +57,7 @@ impl RuntimeArgs {
         Ok(RuntimeConfig {
             memory_limit: self.memory_mb * 1024 * 1024,
             call_deadline: self.deadline,
+            idle_instances: self.idle_instances,
             cache,
             ..RuntimeConfig::default()
         })

@@ -59,6 +59,10 @@ pub struct PipelineBenchArgs {
     /// without pacing.
     #[arg(long, default_value_t = 0)]
     pub requests_per_minute: u32,
+    /// Instances of a reusable component kept warm between calls
+    /// (O365_COMPONENT_IDLE_INSTANCES); 0 measures a fresh instance per call.
+    #[arg(long, default_value_t = 8)]
+    pub idle_instances: u32,
     /// A `.wasm` to run instead of the embedded component (an A/B
     /// comparison of two builds of a connector).
     #[arg(long)]
@@ -108,6 +112,7 @@ pub async fn bench_pipeline(args: PipelineBenchArgs) -> anyhow::Result<()> {
         dir.join("events"),
         args.concurrency,
     );
+    deployment_args.runtime.idle_instances = args.idle_instances;
     let (source, settings, lookback) = match args.source {
         BenchSource::Audit => (
             "audit",
@@ -185,6 +190,7 @@ pub async fn bench_pipeline(args: PipelineBenchArgs) -> anyhow::Result<()> {
         "latencyMs": args.latency_ms,
         "requestsPerMinute": args.requests_per_minute,
         "concurrency": args.concurrency,
+        "idleInstances": args.idle_instances,
     });
     if args.json {
         println!("{}", serde_json::to_string_pretty(&figures)?);

@@ -121,6 +121,14 @@ fn render(r: &Report<'_>) -> String {
     out.push_str(&format!("component  {} {}\n", i.name, i.version));
     out.push_str(&format!("summary    {}\n", i.summary));
     out.push_str(&format!("contract   o365:connector@{}\n", c.contract));
+    out.push_str(&format!(
+        "instances  {}\n",
+        if c.reusable {
+            "reusable: the calls of a cycle share warm instances"
+        } else {
+            "a fresh instance per call"
+        }
+    ));
     out.push_str(&format!("sha256     {}\n", c.digest));
     out.push_str(&format!(
         "limits     window ≤ {}, lookback {}, min-age {}, dedup horizon {}\n",
@@ -210,6 +218,7 @@ fn to_json(r: &Report<'_>) -> serde_json::Value {
         "version": i.version,
         "summary": i.summary,
         "contract": format!("o365:connector@{}", c.contract),
+        "reusable": c.reusable,
         "sha256": c.digest,
         "maxWindowMs": i.max_window,
         "maxLookbackMs": i.max_lookback,

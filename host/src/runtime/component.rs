@@ -8,6 +8,7 @@ use super::cache::CodeSource;
 use super::state::InvocationState;
 use super::{Info, Runtime};
 use sha2::{Digest, Sha256};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use wasmtime::component::Component;
 
@@ -25,8 +26,18 @@ pub struct LoadedComponent {
     pub code_source: CodeSource,
     /// How long compiling (or loading from the cache) took.
     pub compile_time: Duration,
+    /// Whether it declares that it keeps nothing between calls
+    /// (`connector_sdk::reusable!()`), so that the calls of a cycle may
+    /// share warm instances.
+    pub reusable: bool,
+    /// Tells this load apart from every other one in the process (the key
+    /// of its idle instances).
+    pub(super) id: u64,
     pub(super) pre: SourcePre<InvocationState>,
 }
+
+/// The next [`LoadedComponent::id`].
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Why a file could not be loaded as a connector.
 #[derive(Debug, thiserror::Error)]
@@ -115,6 +126,7 @@ impl Runtime {
             });
         }
         let digest = hex::encode(Sha256::digest(wasm));
+        let reusable = super::reuse::declares_reusable(wasm);
         let started = Instant::now();
         // Compiling takes seconds of CPU: off the async threads, so that a
         // host swapping in a new version keeps its running cycles moving.
@@ -154,6 +166,8 @@ impl Runtime {
             contract,
             code_source,
             compile_time,
+            reusable,
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             pre,
         };
         let info = match self.describe(&loaded, &[]).await {

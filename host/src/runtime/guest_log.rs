@@ -38,6 +38,13 @@ impl RecentLines {
         }
     }
 
+    /// Forgets the kept lines (a reused instance starts a new call).
+    pub fn clear(&self) {
+        if let Ok(mut lines) = self.0.lock() {
+            lines.clear();
+        }
+    }
+
     /// The kept lines, oldest first, joined with ` | `; none if empty.
     pub fn summary(&self) -> Option<String> {
         let lines = self.0.lock().ok()?;
@@ -82,6 +89,19 @@ impl GuestOutput {
                 truncated: false,
                 recent,
             })),
+        }
+    }
+}
+
+impl GuestOutput {
+    /// Starts a new call on a reused instance: what is left of the last
+    /// call's line is written out, and the log limit applies afresh.
+    pub fn start_call(&self, limit: usize) {
+        if let Ok(mut inner) = self.inner.lock() {
+            let rest = std::mem::take(&mut inner.pending);
+            inner.emit(&rest);
+            inner.remaining = limit;
+            inner.truncated = false;
         }
     }
 }

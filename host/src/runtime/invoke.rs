@@ -1,10 +1,12 @@
-//! Calling a loaded component: a fresh store per call, the deadline, and the
+//! Calling a loaded component: a fresh store per call (or a warm instance
+//! of a reusable component, `super::reuse`), the deadline, and the
 //! translation of every way a call can end into an [`InvokeError`] that names
 //! the component, the function and the cause.
 
 use super::bindings::types::{Context, Setting};
 use super::component::LoadedComponent;
 use super::limits::MemoryLimitExceeded;
+use super::reuse::Instance;
 use super::state::InvocationState;
 use super::{
     ConfigError, FetchError, Info, PlanOutput, PlanRequest, Runtime, StepOutput, WorkItem,
@@ -293,7 +295,7 @@ impl Runtime {
     /// the fixed cost every call pays before the guest runs (benchmarks).
     pub async fn instantiate_only(&self, component: &LoadedComponent) -> Result<(), InvokeError> {
         let policy = Arc::new(GatePolicy::deny_all(&component.name));
-        let _slot = self.slots.acquire().await;
+        let _slot = self.instances.slot().await;
         let (mut store, _probe) = self.new_store(offline_gate(), policy);
         component
             .pre
@@ -307,7 +309,7 @@ impl Runtime {
             })
     }
 
-    /// A fresh store for one call: the sandbox state, the limiter, and
+    /// A fresh store for one instance: the sandbox state, the limiter, and
     /// yielding at every epoch tick so that deadlines fire even while the
     /// guest spins.
     fn new_store(
@@ -327,6 +329,25 @@ impl Runtime {
         (store, probe)
     }
 
+    /// An instance for one call: a warm one of a reusable component made for
+    /// the same gate and policy, or a new store in a free slot (waiting for
+    /// one is not part of the call's deadline).
+    async fn instance_for(
+        &self,
+        component: &LoadedComponent,
+        gate: &Arc<Gate>,
+        policy: &Arc<GatePolicy>,
+        reuse: bool,
+    ) -> Instance {
+        if reuse && let Some(mut warm) = self.instances.take(component.id, gate, policy) {
+            warm.store.data_mut().start_call();
+            return warm;
+        }
+        let slot = self.instances.slot().await;
+        let (store, probe) = self.new_store(gate.clone(), policy.clone());
+        Instance::new(store, probe, slot)
+    }
+
     async fn invoke(
         &self,
         component: &LoadedComponent,
@@ -336,27 +357,33 @@ impl Runtime {
     ) -> Result<Answer, InvokeError> {
         let function = call.name();
         let name = policy.component.to_string();
-        // Waiting for a free slot is not part of the call's deadline.
-        let _slot = self.slots.acquire().await;
-        let (mut store, probe) = self.new_store(gate, policy);
+        // `describe` runs once per load and settings check, with a policy of
+        // its own: nothing to share.
+        let reuse = component.reusable && !matches!(call, Call::Describe(_));
+        let mut instance = self.instance_for(component, &gate, &policy, reuse).await;
+        instance.calls += 1;
         let run = async {
-            let source = component.pre.instantiate_async(&mut store).await?;
+            if instance.source.is_none() {
+                instance.source = Some(component.pre.instantiate_async(&mut instance.store).await?);
+            }
+            let Some(source) = instance.source.as_ref() else {
+                unreachable!("instantiated above")
+            };
             let guest = source.o365_connector_connector();
+            let store = &mut instance.store;
             Ok::<_, wasmtime::Error>(match call {
                 Call::Describe(settings) => {
-                    Answer::Describe(guest.call_describe(&mut store, &settings).await?)
+                    Answer::Describe(guest.call_describe(store, &settings).await?)
                 }
                 Call::Plan(ctx, request) => {
-                    Answer::Plan(guest.call_plan(&mut store, &ctx, &request).await?)
+                    Answer::Plan(guest.call_plan(store, &ctx, &request).await?)
                 }
-                Call::Step(ctx, item) => {
-                    Answer::Step(guest.call_step(&mut store, &ctx, &item).await?)
-                }
+                Call::Step(ctx, item) => Answer::Step(guest.call_step(store, &ctx, &item).await?),
             })
         };
         let deadline = self.config.call_deadline;
         let outcome = tokio::time::timeout(deadline, run).await;
-        let incidents = probe.incidents.snapshot();
+        let incidents = instance.probe.incidents.snapshot();
         let refused = |incidents: Vec<Incident>| InvokeError::Refused {
             component: name.clone(),
             function,
@@ -368,7 +395,15 @@ impl Runtime {
                 function,
                 deadline,
             }),
-            Ok(Ok(answer)) if incidents.is_empty() => Ok(answer),
+            Ok(Ok(answer)) if incidents.is_empty() => {
+                // Only an instance that finished its call cleanly is kept:
+                // after a trap, a deadline or a refusal it is dropped.
+                if reuse {
+                    self.instances
+                        .give_back(component.id, gate, policy, instance);
+                }
+                Ok(answer)
+            }
             Ok(Ok(_)) => Err(refused(incidents)),
             Ok(Err(e)) => {
                 if let Some(limit) = e.downcast_ref::<MemoryLimitExceeded>() {
@@ -394,7 +429,7 @@ impl Runtime {
                     Some(trap) => trap.to_string(),
                     None => format!("{e:#}"),
                 };
-                if let Some(said) = probe.stderr.summary() {
+                if let Some(said) = instance.probe.stderr.summary() {
                     message.push_str(&format!(" (its stderr: {said})"));
                 }
                 Err(InvokeError::Trap {

@@ -20,6 +20,8 @@ pub struct MemoryLimitExceeded {
 pub struct InvocationLimits {
     memory_bytes: usize,
     table_elements: usize,
+    /// Linear memory the instance's memories have grown to, in all.
+    grown: usize,
 }
 
 impl InvocationLimits {
@@ -28,14 +30,20 @@ impl InvocationLimits {
         Self {
             memory_bytes,
             table_elements: 100_000,
+            grown: 0,
         }
+    }
+
+    /// Linear memory the instance holds, all its memories together.
+    pub fn memory_grown_to(&self) -> usize {
+        self.grown
     }
 }
 
 impl ResourceLimiter for InvocationLimits {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
@@ -46,6 +54,7 @@ impl ResourceLimiter for InvocationLimits {
             }
             .into());
         }
+        self.grown += desired.saturating_sub(current);
         Ok(true)
     }
 

@@ -6,7 +6,9 @@
 //! import. Each component is compiled once (or read from the compile cache)
 //! and pre-instantiated; every call then gets a fresh `Store` with a memory
 //! limit and a deadline, so a trap, an endless loop or a memory bomb ends
-//! that call with a typed error and nothing else.
+//! that call with a typed error and nothing else. A component that declares
+//! itself reusable runs the calls of one cycle on a few warm instances
+//! instead ([`reuse`]'s rules).
 
 mod bindings;
 mod cache;
@@ -14,6 +16,7 @@ mod component;
 mod guest_log;
 mod invoke;
 mod limits;
+mod reuse;
 mod state;
 
 pub use bindings::types::{
@@ -25,6 +28,7 @@ pub use cache::{CodeSource, CompileCache};
 pub use component::{LoadError, LoadedComponent};
 pub use invoke::{CallContext, InvokeError};
 pub use limits::MemoryLimitExceeded;
+pub use reuse::{REUSABLE_SECTION, declares_reusable};
 
 use state::InvocationState;
 use std::sync::{Arc, Weak};
@@ -44,6 +48,12 @@ pub struct RuntimeConfig {
     pub max_instances: u32,
     /// Bytes of guest stdout/stderr logged per invocation.
     pub guest_log_limit: usize,
+    /// Instances of reusable components kept warm between the calls of a
+    /// cycle (they count against `max_instances`); 0 gives every call a
+    /// fresh instance.
+    pub idle_instances: u32,
+    /// How long an idle instance is kept for the next call.
+    pub idle_ttl: Duration,
     /// Where compiled components are cached; none compiles every time.
     pub cache: Option<CompileCache>,
 }
@@ -55,6 +65,8 @@ impl Default for RuntimeConfig {
             call_deadline: Duration::from_secs(300),
             max_instances: 64,
             guest_log_limit: 64 * 1024,
+            idle_instances: 8,
+            idle_ttl: Duration::from_secs(10),
             cache: None,
         }
     }
@@ -69,9 +81,9 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker<InvocationState>,
     config: RuntimeConfig,
-    /// One permit per instance slot: a call waits for a slot instead of
-    /// failing when the pool is full.
-    slots: tokio::sync::Semaphore,
+    /// One permit per instance slot (a call waits for a slot instead of
+    /// failing when the pool is full), and the idle instances.
+    instances: reuse::InstancePool,
 }
 
 /// Errors creating the runtime.
@@ -99,12 +111,16 @@ impl Runtime {
         bindings::log::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(RuntimeError)?;
         bindings::types::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
             .map_err(RuntimeError)?;
-        let slots = tokio::sync::Semaphore::new(config.max_instances.max(1) as usize);
+        let instances = reuse::InstancePool::new(
+            config.max_instances.max(1) as usize,
+            config.idle_instances as usize,
+            config.idle_ttl,
+        );
         let runtime = Arc::new(Self {
             engine,
             linker,
             config,
-            slots,
+            instances,
         });
         start_epoch_ticker(Arc::downgrade(&runtime))
             .map_err(|e| RuntimeError(wasmtime::Error::msg(format!("epoch thread: {e}"))))?;
@@ -119,6 +135,11 @@ impl Runtime {
     /// The wasmtime engine.
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// Instances of reusable components idle right now.
+    pub fn idle_instances(&self) -> usize {
+        self.instances.idle_count()
     }
 }
 
@@ -150,14 +171,22 @@ fn engine_config(config: &RuntimeConfig, pooling: bool) -> Config {
     c
 }
 
+/// Ticks between two sweeps of expired idle instances (one second).
+const SWEEP_EVERY: u32 = 100;
+
 /// Advances the engine's epoch every [`EPOCH_TICK`] for as long as the
-/// runtime lives.
+/// runtime lives, and drops expired idle instances once a second.
 fn start_epoch_ticker(runtime: Weak<Runtime>) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name("wasm-epoch".into())
         .spawn(move || {
+            let mut ticks = 0u32;
             while let Some(rt) = runtime.upgrade() {
                 rt.engine.increment_epoch();
+                ticks = (ticks + 1) % SWEEP_EVERY;
+                if ticks == 0 {
+                    rt.instances.expire();
+                }
                 drop(rt);
                 std::thread::sleep(EPOCH_TICK);
             }

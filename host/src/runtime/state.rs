@@ -1,6 +1,8 @@
-//! The per-invocation store data: a fresh, empty WASI context, the gate's
-//! view for this invocation, and the limits. Built for every call and
-//! dropped after it, so no state leaks from one call (or tenant) to the next.
+//! The per-instance store data: a fresh, empty WASI context, the gate's
+//! view for this instance's gate policy (one tenant), and the limits. Built
+//! for every instance and dropped with it, so no state leaks from one
+//! instance (or tenant) to the next; a reusable component's instance serves
+//! several calls of one cycle, each started with [`InvocationState::start_call`].
 
 use super::bindings::{log, types};
 use super::guest_log::{GuestOutput, GuestStream, RecentLines};
@@ -24,6 +26,9 @@ pub struct InvocationState {
     component: Arc<str>,
     tenant: Arc<str>,
     log_lines: u32,
+    log_limit: usize,
+    outputs: [GuestOutput; 2],
+    stderr: RecentLines,
 }
 
 /// What the runtime reads back after a call.
@@ -50,9 +55,13 @@ impl InvocationState {
         let output = |stream, recent: RecentLines| {
             GuestOutput::new(component.clone(), tenant.clone(), stream, log_limit, recent)
         };
+        let outputs = [
+            output(GuestStream::Stdout, RecentLines::default()),
+            output(GuestStream::Stderr, stderr.clone()),
+        ];
         let wasi = WasiCtxBuilder::new()
-            .stdout(output(GuestStream::Stdout, RecentLines::default()))
-            .stderr(output(GuestStream::Stderr, stderr.clone()))
+            .stdout(outputs[0].clone())
+            .stderr(outputs[1].clone())
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
@@ -66,8 +75,22 @@ impl InvocationState {
             component,
             tenant,
             log_lines: 0,
+            log_limit,
+            outputs,
+            stderr: stderr.clone(),
         };
         (state, InvocationProbe { incidents, stderr })
+    }
+
+    /// Starts another call on this instance: the log limits apply afresh
+    /// and the stderr lines kept to explain a trap are the new call's own.
+    /// (Incidents need no reset: an instance that had one is not reused.)
+    pub fn start_call(&mut self) {
+        self.log_lines = 0;
+        for output in &self.outputs {
+            output.start_call(self.log_limit);
+        }
+        self.stderr.clear();
     }
 }
 

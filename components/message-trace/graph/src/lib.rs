@@ -63,6 +63,8 @@ impl Guest for MessageTraceGraph {
 // two connectors in one benchmark binary would clash.
 #[cfg(target_arch = "wasm32")]
 export!(MessageTraceGraph);
+// Keeps nothing between calls: no globals.
+connector_sdk::reusable!();
 
 /// Runs `step` natively, answering every request with `body`: the very code
 /// the component runs for a page, without wasm around it, for the benchmark

@@ -68,3 +68,5 @@ impl Guest for MessageTraceReporting {
 // two connectors in one benchmark binary would clash.
 #[cfg(target_arch = "wasm32")]
 export!(MessageTraceReporting);
+// Keeps nothing between calls: no globals.
+connector_sdk::reusable!();

@@ -15,6 +15,12 @@
 //! - `forbidden-host`: GETs `TESTBED_FOREIGN_URL`, a host it never declared.
 //! - `own-authorization`: sends its own `Authorization` header to the API.
 //! - `log`: writes to stdout, stderr and the host log, then echoes.
+//! - `count`: counts its calls in a global (which a fresh instance per call
+//!   resets) and returns the count; prints `count call N` to stderr first,
+//!   then traps if the payload is `trap`, or grows its memory by 24 MiB if
+//!   it is `grow`. (The host's tests of instance reuse add the `reusable`
+//!   declaration to a copy of this component; the testbed itself does not
+//!   declare it, since this mode keeps state between calls.)
 //!
 //! Hostile modes, which also change what `describe` asks for (the host must
 //! refuse them at load, or send no token where they aim):
@@ -29,12 +35,17 @@
 //! `describe` declares the API (`TESTBED_API`) only when it is set, so the
 //! modes that need no network run under any grant.
 
+use std::sync::atomic::{AtomicU32, Ordering};
+
 use connector_sdk::{
     ConfigError, Context, Endpoint, Event, FetchError, Guest, Info, PlanOutput, PlanRequest,
     Setting, SettingDoc, SettingKind, StepOutput, WorkItem, counter, export, http, log, settings,
 };
 
 struct Testbed;
+
+/// Calls this instance has served (`count` mode).
+static CALLS: AtomicU32 = AtomicU32::new(0);
 
 const HOUR_MS: u64 = 3_600_000;
 
@@ -202,6 +213,16 @@ impl Guest for Testbed {
             }
             "follow-link" => follow_link(&ctx, &item),
             "trap" => panic!("testbed was told to trap"),
+            "count" => {
+                let n = CALLS.fetch_add(1, Ordering::Relaxed) + 1;
+                eprintln!("count call {n}");
+                match item.payload.as_str() {
+                    "trap" => panic!("testbed was told to trap on call {n}"),
+                    "grow" => std::hint::black_box(vec![1u8; 24 << 20]).truncate(0),
+                    _ => {}
+                }
+                Ok(echo(&ctx, &item, format!("{{\"calls\":{n}}}")))
+            }
             "loop" => {
                 let mut n: u64 = 0;
                 loop {
