@@ -29,14 +29,18 @@ pub fn shared_cache_dir() -> std::path::PathBuf {
 
 /// A runtime with test-sized limits.
 pub fn runtime(memory_mb: usize, deadline: Duration) -> Arc<Runtime> {
-    Runtime::new(RuntimeConfig {
+    Runtime::new(runtime_config(memory_mb, deadline)).expect("runtime")
+}
+
+/// The configuration of [`runtime`], for tests that change more of it.
+pub fn runtime_config(memory_mb: usize, deadline: Duration) -> RuntimeConfig {
+    RuntimeConfig {
         memory_limit: memory_mb * 1024 * 1024,
         call_deadline: deadline,
         max_instances: 16,
         cache: Some(shared_cache()),
         ..RuntimeConfig::default()
-    })
-    .expect("runtime")
+    }
 }
 
 /// Loads the testbed component.

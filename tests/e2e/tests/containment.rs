@@ -345,13 +345,10 @@ async fn instantiating_alone_works_once_the_epoch_has_moved_on() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_call_sees_the_memory_an_earlier_call_left() {
     let rt = Runtime::new(RuntimeConfig {
-        memory_limit: 64 * 1024 * 1024,
-        call_deadline: Duration::from_secs(30),
         // One instance at a time from a pool of a few memory slots: once
         // each has been used, every call gets a slot an earlier call wrote.
         max_instances: 1,
-        cache: Some(o365_e2e::shared_cache()),
-        ..RuntimeConfig::default()
+        ..o365_e2e::runtime_config(64, Duration::from_secs(30))
     })
     .expect("runtime");
     let tb = testbed(&rt).await;

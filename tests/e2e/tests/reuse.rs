@@ -8,8 +8,8 @@
 //! state a reused instance keeps: a count above 1 means the call ran on an
 //! instance an earlier call used.
 
-use o365_e2e::{call_context, grant, runtime, settings, shared_cache, testbed};
-use o365_host::gate::NetworkConfig;
+use o365_e2e::{call_context, grant, runtime, runtime_config, settings, testbed};
+use o365_host::gate::{GatePolicy, NetworkConfig};
 use o365_host::runtime::{
     CallContext, InvokeError, LoadedComponent, REUSABLE_SECTION, Runtime, RuntimeConfig, WorkItem,
     declares_reusable,
@@ -139,8 +139,13 @@ async fn warm_instances_never_cross_tenants_cycles_or_component_loads() {
 
     let other_tenant = counting(&rt, &tb, "tenant-b").await;
     assert_eq!(count(&rt, &tb, &other_tenant, "x").await, 1);
-    // The same tenant in its next cycle (a new policy) starts afresh too.
-    let next_cycle = counting(&rt, &tb, "tenant-a").await;
+    // The same tenant in its next cycle starts afresh too: a deployment
+    // shares its gate between cycles, and a cycle makes a new policy (equal
+    // in content to the last one).
+    let next_cycle = CallContext {
+        policy: Arc::new(GatePolicy::clone(&first.policy)),
+        ..first.clone()
+    };
     assert_eq!(count(&rt, &tb, &next_cycle, "x").await, 1);
     // So does another load of the component (a new version swapped in).
     let reloaded = reusable_testbed(&rt).await;
@@ -190,12 +195,9 @@ async fn an_instance_that_grew_large_is_not_kept() {
 async fn idle_instances_give_their_slots_to_waiting_calls_and_expire() {
     // One slot in all: every idle instance holds the only slot.
     let rt = Runtime::new(RuntimeConfig {
-        memory_limit: 64 * 1024 * 1024,
-        call_deadline: Duration::from_secs(30),
         max_instances: 1,
         idle_ttl: Duration::from_millis(300),
-        cache: Some(shared_cache()),
-        ..RuntimeConfig::default()
+        ..runtime_config(64, Duration::from_secs(30))
     })
     .expect("runtime");
     let tb = reusable_testbed(&rt).await;
@@ -236,12 +238,8 @@ async fn three_tenants(rt: &Runtime, tb: &LoadedComponent) -> Vec<CallContext> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_instance_is_kept_when_reuse_is_switched_off() {
     let rt = Runtime::new(RuntimeConfig {
-        memory_limit: 64 * 1024 * 1024,
-        call_deadline: Duration::from_secs(30),
-        max_instances: 4,
         idle_instances: 0,
-        cache: Some(shared_cache()),
-        ..RuntimeConfig::default()
+        ..runtime_config(64, Duration::from_secs(30))
     })
     .expect("runtime");
     let tb = reusable_testbed(&rt).await;
