@@ -182,6 +182,35 @@ async fn an_instance_that_trapped_is_dropped_and_the_trap_shows_only_its_own_std
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_stopped_by_its_deadline_its_memory_limit_or_the_gate_is_dropped() {
+    let rt = runtime(16, Duration::from_secs(1));
+    let tb = reusable_testbed(&rt).await;
+    let stopped = [
+        ("loop", "deadline"),
+        ("grow", "memory limit"),
+        ("fetch:https://evil.example/", "gate refusal"),
+    ];
+    for (payload, why) in stopped {
+        // A cycle of its own for each way of being stopped.
+        let ctx = counting(&rt, &tb, "tenant-a").await;
+        assert_eq!(count(&rt, &tb, &ctx, "x").await, 1, "before the {why}");
+        assert_eq!(count(&rt, &tb, &ctx, "x").await, 2, "before the {why}");
+        let err = rt.step(&tb, &ctx, item(payload)).await.unwrap_err();
+        let expected = match why {
+            "deadline" => matches!(err, InvokeError::Deadline { .. }),
+            "memory limit" => matches!(err, InvokeError::MemoryLimit { .. }),
+            _ => matches!(err, InvokeError::Refused { .. }),
+        };
+        assert!(expected, "{why}: {err:?}");
+        assert_eq!(
+            count(&rt, &tb, &ctx, "x").await,
+            1,
+            "the instance stopped by the {why} was reused"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instance_that_grew_large_is_not_kept() {
     let rt = runtime(64, Duration::from_secs(30));
     let tb = reusable_testbed(&rt).await;

@@ -17,8 +17,9 @@
 //! - `log`: writes to stdout, stderr and the host log, then echoes.
 //! - `count`: counts its calls in a global (which a fresh instance per call
 //!   resets) and returns the count; prints `count call N` to stderr first,
-//!   then traps if the payload is `trap`, or grows its memory by 24 MiB if
-//!   it is `grow`. (The host's tests of instance reuse add the `reusable`
+//!   then traps if the payload is `trap`, grows its memory by 24 MiB if it
+//!   is `grow`, spins forever if it is `loop`, or GETs the URL after
+//!   `fetch:`. (The host's tests of instance reuse add the `reusable`
 //!   declaration to a copy of this component; the testbed itself does not
 //!   declare it, since this mode keeps state between calls.)
 //!
@@ -219,7 +220,14 @@ impl Guest for Testbed {
                 match item.payload.as_str() {
                     "trap" => panic!("testbed was told to trap on call {n}"),
                     "grow" => std::hint::black_box(vec![1u8; 24 << 20]).truncate(0),
-                    _ => {}
+                    "loop" => loop {
+                        std::hint::black_box(n);
+                    },
+                    other => {
+                        if let Some(url) = other.strip_prefix("fetch:") {
+                            return fetch(&ctx, &item, url, &[]);
+                        }
+                    }
                 }
                 Ok(echo(&ctx, &item, format!("{{\"calls\":{n}}}")))
             }
