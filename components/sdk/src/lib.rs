@@ -75,7 +75,7 @@ pub const REUSABLE_SECTION: &str = "o365:connector/reusable";
 
 /// Declares that this component keeps nothing between calls, so the host may
 /// run several calls of one cycle on one instance instead of a fresh one
-/// each (a third less CPU per event; `docs/components.md`).
+/// each (up to a third less CPU per event; `docs/components.md`).
 ///
 /// Declare it only if the component's code holds no state in globals
 /// (`static`, `thread_local!`, lazily initialized caches) that one call
