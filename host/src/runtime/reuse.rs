@@ -166,7 +166,7 @@ impl InstancePool {
     /// A free instance slot, waiting for one if every slot is busy. When
     /// none is free, the oldest idle instance gives up its slot.
     pub async fn slot(&self) -> OwnedSemaphorePermit {
-        let evicted = {
+        let (waiting, evicted) = {
             let Ok(mut idle) = self.idle.lock() else {
                 return self.wait_for_slot(Waiting::new(&self.waiting)).await;
             };
@@ -177,7 +177,6 @@ impl InstancePool {
             // waiting and hands its slot over instead of parking it.
             (Waiting::new(&self.waiting), idle.pop_front())
         };
-        let (waiting, evicted) = evicted;
         // Dropped outside the lock: releasing an instance's memory is a
         // system call.
         drop(evicted);
@@ -193,8 +192,9 @@ impl InstancePool {
     }
 
     /// Keeps `instance`, which just served a call cleanly, for the next call
-    /// of the same component, gate and policy; drops it if it is not fit,
-    /// if no slot is free for others, or to make room (the oldest goes).
+    /// of the same component, gate and policy; drops it instead if it is not
+    /// fit or a call is waiting for a slot, and drops the oldest idle one
+    /// when more than `max_idle` would be kept.
     pub fn give_back(
         &self,
         component: u64,
