@@ -148,6 +148,7 @@ pub async fn bench_pipeline(args: PipelineBenchArgs) -> anyhow::Result<()> {
         Deployment::build_with(&deployment_args, SettingsSource::only(settings)).await?;
     deployment.options.first_run_lookback = lookback;
 
+    let calls_before = deployment.runtime.instance_counts();
     let cpu_before = cpu_seconds();
     let started = Instant::now();
     let report = deployment.cycle(&deployment.sources[0]).await?;
@@ -155,6 +156,7 @@ pub async fn bench_pipeline(args: PipelineBenchArgs) -> anyhow::Result<()> {
     let cpu = cpu_seconds()
         .zip(cpu_before)
         .map(|(after, before)| after - before);
+    let calls = deployment.runtime.instance_counts();
     let _ = sim.kill().await;
     let _ = std::fs::remove_dir_all(&dir);
 
@@ -191,6 +193,8 @@ pub async fn bench_pipeline(args: PipelineBenchArgs) -> anyhow::Result<()> {
         "requestsPerMinute": args.requests_per_minute,
         "concurrency": args.concurrency,
         "idleInstances": args.idle_instances,
+        "callsOnFreshInstances": calls.fresh - calls_before.fresh,
+        "callsOnWarmInstances": calls.warm - calls_before.warm,
     });
     if args.json {
         println!("{}", serde_json::to_string_pretty(&figures)?);

@@ -341,8 +341,10 @@ impl Runtime {
     ) -> Instance {
         if reuse && let Some(mut warm) = self.instances.take(component.id, gate, policy) {
             warm.store.data_mut().start_call();
+            self.instances.count_call(true);
             return warm;
         }
+        self.instances.count_call(false);
         let slot = self.instances.slot().await;
         let (store, probe) = self.new_store(gate.clone(), policy.clone());
         Instance::new(store, probe, slot)

@@ -28,7 +28,7 @@ pub use cache::{CodeSource, CompileCache};
 pub use component::{LoadError, LoadedComponent};
 pub use invoke::{CallContext, InvokeError};
 pub use limits::MemoryLimitExceeded;
-pub use reuse::{REUSABLE_SECTION, declares_reusable};
+pub use reuse::{InstanceCounts, REUSABLE_SECTION, declares_reusable};
 
 use state::InvocationState;
 use std::sync::{Arc, Weak};
@@ -140,6 +140,12 @@ impl Runtime {
     /// Instances of reusable components idle right now.
     pub fn idle_instances(&self) -> usize {
         self.instances.idle_count()
+    }
+
+    /// Calls so far (`describe` included), by whether they ran on a fresh
+    /// instance or a warm one.
+    pub fn instance_counts(&self) -> InstanceCounts {
+        self.instances.counts()
     }
 }
 

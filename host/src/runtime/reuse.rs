@@ -31,7 +31,7 @@ use super::bindings::Source;
 use super::state::{InvocationProbe, InvocationState};
 use crate::gate::{Gate, GatePolicy};
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -116,6 +116,19 @@ pub(super) struct InstancePool {
     ttl: Duration,
     /// Calls waiting for a slot.
     waiting: AtomicUsize,
+    /// Calls served by an instance made for them, and by a warm one.
+    fresh_calls: AtomicU64,
+    warm_calls: AtomicU64,
+}
+
+/// How many calls ran on a fresh instance and how many on a warm one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InstanceCounts {
+    /// Calls that instantiated (every call of a component that is not
+    /// reusable, and the first call of each warm instance).
+    pub fresh: u64,
+    /// Calls that ran on an instance an earlier call of the cycle used.
+    pub warm: u64,
 }
 
 /// Counts a call as waiting for a slot while it lives (a call given up
@@ -145,6 +158,26 @@ impl InstancePool {
             max_idle,
             ttl,
             waiting: AtomicUsize::new(0),
+            fresh_calls: AtomicU64::new(0),
+            warm_calls: AtomicU64::new(0),
+        }
+    }
+
+    /// Counts a call by the kind of instance it runs on.
+    pub fn count_call(&self, warm: bool) {
+        let counter = if warm {
+            &self.warm_calls
+        } else {
+            &self.fresh_calls
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Calls so far, by the kind of instance they ran on.
+    pub fn counts(&self) -> InstanceCounts {
+        InstanceCounts {
+            fresh: self.fresh_calls.load(Ordering::Relaxed),
+            warm: self.warm_calls.load(Ordering::Relaxed),
         }
     }
 

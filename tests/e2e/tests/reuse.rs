@@ -108,6 +108,7 @@ async fn a_component_that_does_not_declare_it_gets_a_fresh_instance_every_call()
     let tb = testbed(&rt).await;
     assert!(!tb.reusable);
     let ctx = counting(&rt, &tb, "tenant-a").await;
+    let before = rt.instance_counts();
     for call in 0..4 {
         assert_eq!(
             count(&rt, &tb, &ctx, "x").await,
@@ -116,6 +117,8 @@ async fn a_component_that_does_not_declare_it_gets_a_fresh_instance_every_call()
         );
     }
     assert_eq!(rt.idle_instances(), 0);
+    let after = rt.instance_counts();
+    assert_eq!((after.fresh - before.fresh, after.warm), (4, 0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -123,10 +126,17 @@ async fn a_reusable_component_runs_a_cycles_calls_on_a_warm_instance() {
     let rt = runtime(64, Duration::from_secs(30));
     let tb = reusable_testbed(&rt).await;
     let ctx = counting(&rt, &tb, "tenant-a").await;
+    let before = rt.instance_counts();
     for expected in 1..=5 {
         assert_eq!(count(&rt, &tb, &ctx, "x").await, expected);
     }
     assert_eq!(rt.idle_instances(), 1, "one instance served them all");
+    let after = rt.instance_counts();
+    assert_eq!(
+        (after.fresh - before.fresh, after.warm - before.warm),
+        (1, 4),
+        "the runtime counts the calls by the instance they ran on"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
