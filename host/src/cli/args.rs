@@ -25,7 +25,7 @@ pub struct RuntimeArgs {
     /// Instances of reusable components kept warm between the calls of a
     /// cycle (they take instance slots while idle); 0 gives every call a
     /// fresh instance.
-    #[arg(long, env = "O365_COMPONENT_IDLE_INSTANCES", default_value_t = 8)]
+    #[arg(long, env = "O365_COMPONENT_IDLE_INSTANCES", default_value_t = 32)]
     pub idle_instances: u32,
     /// Directory for compiled components; `none` compiles on every start.
     /// Default: the user's cache directory.
@@ -45,7 +45,7 @@ impl RuntimeArgs {
         if self.idle_instances > 64 {
             anyhow::bail!(
                 "O365_COMPONENT_IDLE_INSTANCES / --idle-instances is {}; at most 64 (the instance slots), \
-                 and 8 (the default) already serves 32 items at once",
+                 and the default, 32, keeps one for each of the 32 items a cycle runs at once",
                 self.idle_instances
             );
         }

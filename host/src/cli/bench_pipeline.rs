@@ -61,7 +61,7 @@ pub struct PipelineBenchArgs {
     pub requests_per_minute: u32,
     /// Instances of a reusable component kept warm between calls
     /// (O365_COMPONENT_IDLE_INSTANCES); 0 measures a fresh instance per call.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 32)]
     pub idle_instances: u32,
     /// A `.wasm` to run instead of the embedded component (an A/B
     /// comparison of two builds of a connector).

@@ -130,7 +130,7 @@ impl DeploymentArgs {
             runtime: RuntimeArgs {
                 memory_mb: 512,
                 deadline: std::time::Duration::from_secs(300),
-                idle_instances: 8,
+                idle_instances: 32,
                 cache_dir: None,
             },
             network: NetworkArgs {

@@ -65,7 +65,7 @@ impl Default for RuntimeConfig {
             call_deadline: Duration::from_secs(300),
             max_instances: 64,
             guest_log_limit: 64 * 1024,
-            idle_instances: 8,
+            idle_instances: 32,
             idle_ttl: Duration::from_secs(10),
             cache: None,
         }

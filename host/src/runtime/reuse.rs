@@ -6,7 +6,7 @@
 //! to the kernel afterwards. A component that declares it keeps nothing
 //! between calls (the `o365:connector/reusable` custom section, written by
 //! `connector_sdk::reusable!()`) may instead run several calls on one
-//! instance, which took 12–30 % off the CPU per event
+//! instance, which took up to a third off the CPU per event
 //! (README, "Benchmarks").
 //!
 //! What keeps that safe:

@@ -148,7 +148,7 @@ pub const SETTINGS: &[SettingSpec] = &[
     // Sandbox, network, logs, Functions.
     spec("O365_COMPONENT_MEMORY_MB", Host, Count { min: 16, max: 4096 }, Some("512"), "memory one component call may use, MiB"),
     spec("O365_COMPONENT_DEADLINE", Host, Duration, Some("5m"), "time one component call may take"),
-    spec("O365_COMPONENT_IDLE_INSTANCES", Host, Count { min: 0, max: 64 }, Some("8"), "instances of reusable components kept warm between the calls of a cycle; 0: a fresh instance for every call"),
+    spec("O365_COMPONENT_IDLE_INSTANCES", Host, Count { min: 0, max: 64 }, Some("32"), "instances of reusable components kept warm between the calls of a cycle; 0: a fresh instance for every call"),
     spec("O365_COMPONENT_CACHE_DIR", Host, Text, None, "directory of compiled components; none compiles on every start"),
     spec("O365_COMPONENT_REGISTRY", Host, Text, None, "the component registry: a directory, blob, blob:<container> or none (default: blob container components with a storage account, else .o365-components)"),
     spec("O365_COMPONENT_POLL_INTERVAL", Host, Duration, Some("60s"), "how often a running host reads the registry's pointers (0s: only at start)"),
