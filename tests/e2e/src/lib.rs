@@ -4,7 +4,7 @@
 use o365_host::gate::{Gate, GatePolicy, NetworkConfig, NetworkTransport};
 use o365_host::grants::{Admission, Api, Grant, GrantedEndpoint};
 use o365_host::runtime::{
-    CallContext, CompileCache, LoadedComponent, Runtime, RuntimeConfig, Setting,
+    CallContext, CompileCache, LoadedComponent, Runtime, RuntimeConfig, Setting, WorkItem,
 };
 use o365_host::settings::SettingsSource;
 use o365_host::tokens::TokenProvider;
@@ -51,6 +51,16 @@ pub async fn testbed(runtime: &Runtime) -> Arc<LoadedComponent> {
             .await
             .expect("testbed loads"),
     )
+}
+
+/// A test work item whose key is `key-<payload>`.
+pub fn item(payload: &str) -> WorkItem {
+    WorkItem {
+        kind: "test".into(),
+        key: format!("key-{payload}"),
+        payload: payload.into(),
+        remember_for: None,
+    }
 }
 
 /// Settings from `NAME=VALUE` pairs.

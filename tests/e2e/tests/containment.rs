@@ -2,10 +2,10 @@
 //! with an error naming the component and the cause, nothing reaches a host
 //! it should not, and the same runtime serves the next call.
 
-use o365_e2e::{call_context, grant, runtime, settings, testbed};
+use o365_e2e::{call_context, grant, item, runtime, settings, testbed};
 use o365_host::gate::{Incident, NetworkConfig};
 use o365_host::runtime::{
-    CallContext, InvokeError, LoadedComponent, Runtime, RuntimeConfig, Setting, WorkItem,
+    CallContext, InvokeError, LoadedComponent, Runtime, RuntimeConfig, Setting,
 };
 use o365_host::tokens::{ClientCredentials, ClientCredentialsOptions, NoTokens, Secret};
 use o365_simulator::{
@@ -13,15 +13,6 @@ use o365_simulator::{
 };
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-fn item(payload: &str) -> WorkItem {
-    WorkItem {
-        kind: "test".into(),
-        key: format!("key-{payload}"),
-        payload: payload.into(),
-        remember_for: None,
-    }
-}
 
 /// A context for the testbed with `pairs`, where the test operator grants
 /// exactly its `TESTBED_API` with its `TESTBED_AUDIENCE`.

@@ -8,24 +8,15 @@
 //! state a reused instance keeps: a count above 1 means the call ran on an
 //! instance an earlier call used.
 
-use o365_e2e::{call_context, grant, runtime, runtime_config, settings, testbed};
+use o365_e2e::{call_context, grant, item, runtime, runtime_config, settings, testbed};
 use o365_host::gate::{GatePolicy, NetworkConfig};
 use o365_host::runtime::{
-    CallContext, InvokeError, LoadedComponent, REUSABLE_SECTION, Runtime, RuntimeConfig, WorkItem,
+    CallContext, InvokeError, LoadedComponent, REUSABLE_SECTION, Runtime, RuntimeConfig,
     declares_reusable,
 };
 use o365_host::tokens::NoTokens;
 use std::sync::Arc;
 use std::time::Duration;
-
-fn item(payload: &str) -> WorkItem {
-    WorkItem {
-        kind: "test".into(),
-        key: format!("key-{payload}"),
-        payload: payload.into(),
-        remember_for: None,
-    }
-}
 
 /// `wasm` with the reuse declaration appended as a custom section at the
 /// component's top level (where any toolchain can put it, e.g. with
