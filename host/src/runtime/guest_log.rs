@@ -39,7 +39,7 @@ impl RecentLines {
     }
 
     /// Forgets the kept lines (a reused instance starts a new call).
-    pub fn clear(&self) {
+    fn clear(&self) {
         if let Ok(mut lines) = self.0.lock() {
             lines.clear();
         }
@@ -95,11 +95,14 @@ impl GuestOutput {
 
 impl GuestOutput {
     /// Starts a new call on a reused instance: what is left of the last
-    /// call's line is written out, and the log limit applies afresh.
+    /// call's line is written out, the kept lines are forgotten (a trap
+    /// is explained by its own call's lines), and the log limit applies
+    /// afresh.
     pub fn start_call(&self, limit: usize) {
         if let Ok(mut inner) = self.inner.lock() {
             let rest = std::mem::take(&mut inner.pending);
             inner.emit(&rest);
+            inner.recent.clear();
             inner.remaining = limit;
             inner.truncated = false;
         }

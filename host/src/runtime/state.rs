@@ -28,7 +28,6 @@ pub struct InvocationState {
     log_lines: u32,
     log_limit: usize,
     outputs: [GuestOutput; 2],
-    stderr: RecentLines,
 }
 
 /// What the runtime reads back after a call.
@@ -77,7 +76,6 @@ impl InvocationState {
             log_lines: 0,
             log_limit,
             outputs,
-            stderr: stderr.clone(),
         };
         (state, InvocationProbe { incidents, stderr })
     }
@@ -90,7 +88,6 @@ impl InvocationState {
         for output in &self.outputs {
             output.start_call(self.log_limit);
         }
-        self.stderr.clear();
     }
 }
 
