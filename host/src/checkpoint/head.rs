@@ -1,6 +1,6 @@
 //! What every store does the same way with a checkpoint's head: check the
-//! names, decode a stored head (format 2, or format 1 whose remembered keys
-//! move to the journal), and prepare a save (the journal write and the head
+//! names, decode a stored head (format 3 or 2, or format 1 whose remembered
+//! keys move to the journal), and prepare a save (the journal write and the head
 //! that commits it, serialized before any I/O). Only where the bytes go
 //! differs between stores.
 
@@ -11,6 +11,9 @@ use std::collections::BTreeMap;
 /// The head format before the journal: remembered keys and event ids inside
 /// the head. Still read, and moved to the journal by the next save.
 const FORMAT_WITHOUT_JOURNAL: u32 = 1;
+
+/// The head format whose journal holds no digest lines: read as it is.
+const FORMAT_WITHOUT_DIGESTS: u32 = 2;
 
 /// `<source>/<tenant>`, once both are safe as file and blob names: letters,
 /// digits, `-`, `_` and `.`, not starting with `.`.
@@ -36,7 +39,7 @@ pub(super) fn decode_head(bytes: &[u8]) -> Result<Checkpoint, String> {
     let damaged = |e: serde_json::Error| e.to_string();
     let mut checkpoint: Checkpoint = serde_json::from_slice(bytes).map_err(damaged)?;
     match checkpoint.format {
-        FORMAT => {}
+        FORMAT | FORMAT_WITHOUT_DIGESTS => {}
         FORMAT_WITHOUT_JOURNAL => {
             let legacy: WithoutJournal = serde_json::from_slice(bytes).map_err(damaged)?;
             for (key, expiry) in legacy.remembered {

@@ -13,9 +13,11 @@
 //!
 //! The encoding is one JSON object per line, `{"k":"<work key>","x":<expiry
 //! ms>}` or `{"e":"<event id>","x":<expiry ms>}`: readable with `tail`, and
-//! any key the components make survives it unchanged.
+//! any key the components make survives it unchanged. Memory keeps only a
+//! digest of each (see `memory`), so a compaction writes `{"kd":"<32 hex
+//! digits>","x":…}` and `{"ed":…}` lines; a reader takes all four.
 
-use super::memory::Memory;
+use super::memory::{Digest, Memory, digest};
 use serde::{Deserialize, Serialize};
 
 /// A journal needs at least this many entries before it is compacted, so
@@ -34,20 +36,46 @@ pub struct JournalHead {
     pub entries: u64,
 }
 
+/// What an entry names: the text a component made (what a save appends),
+/// or only its digest (what a compaction writes from memory).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Name {
+    /// The key or id as made.
+    Text(String),
+    /// Its digest.
+    Digest(Digest),
+}
+
+impl Name {
+    /// The digest memory keeps of it.
+    pub fn digest(&self) -> Digest {
+        match self {
+            Name::Text(text) => digest(text),
+            Name::Digest(digest) => *digest,
+        }
+    }
+}
+
+impl From<&str> for Name {
+    fn from(text: &str) -> Self {
+        Name::Text(text.to_string())
+    }
+}
+
 /// One remembered thing.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Entry {
     /// The key of a finished work item, skipped if listed again.
     Key {
         /// The work item's key.
-        key: String,
+        key: Name,
         /// When it may be forgotten (ms).
         expiry: i64,
     },
     /// The id of a published event, dropped if emitted again.
     Event {
         /// The event's id.
-        id: String,
+        id: Name,
         /// When it may be forgotten (ms).
         expiry: i64,
     },
@@ -62,30 +90,37 @@ impl Entry {
     }
 }
 
-/// An entry as a line: exactly one of `k` and `e`.
-#[derive(Serialize, Deserialize)]
+/// An entry as a line: exactly one of `k`, `e` (text), `kd` and `ed`
+/// (digest, in hex).
+#[derive(Default, Serialize, Deserialize)]
 struct Line<'a> {
     #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
     k: Option<std::borrow::Cow<'a, str>>,
     #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
     e: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
+    kd: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
+    ed: Option<std::borrow::Cow<'a, str>>,
     x: i64,
 }
 
 /// Appends `entry` to `out` as one line.
 fn encode_into(out: &mut Vec<u8>, entry: &Entry) {
-    let line = match entry {
-        Entry::Key { key, expiry } => Line {
-            k: Some(key.as_str().into()),
-            e: None,
-            x: *expiry,
-        },
-        Entry::Event { id, expiry } => Line {
-            k: None,
-            e: Some(id.as_str().into()),
-            x: *expiry,
-        },
+    let (is_key, name, expiry) = match entry {
+        Entry::Key { key, expiry } => (true, key, *expiry),
+        Entry::Event { id, expiry } => (false, id, *expiry),
     };
+    let mut line = Line {
+        x: expiry,
+        ..Line::default()
+    };
+    match (is_key, name) {
+        (true, Name::Text(text)) => line.k = Some(text.as_str().into()),
+        (false, Name::Text(text)) => line.e = Some(text.as_str().into()),
+        (true, Name::Digest(d)) => line.kd = Some(hex::encode(d).into()),
+        (false, Name::Digest(d)) => line.ed = Some(hex::encode(d).into()),
+    }
     // A struct of strings and an integer always serializes.
     serde_json::to_writer(&mut *out, &line).expect("a journal line serializes");
     out.push(b'\n');
@@ -111,18 +146,26 @@ pub fn decode(bytes: &[u8], memory: &mut Memory) -> Result<u64, String> {
         }
         let line: Line<'_> = serde_json::from_slice(text)
             .map_err(|e| format!("journal line {} is not an entry: {e}", number + 1))?;
-        let entry = match (line.k, line.e) {
-            (Some(key), None) => Entry::Key {
-                key: key.into_owned(),
+        let entry = match (line.k, line.e, line.kd, line.ed) {
+            (Some(key), None, None, None) => Entry::Key {
+                key: Name::Text(key.into_owned()),
                 expiry: line.x,
             },
-            (None, Some(id)) => Entry::Event {
-                id: id.into_owned(),
+            (None, Some(id), None, None) => Entry::Event {
+                id: Name::Text(id.into_owned()),
+                expiry: line.x,
+            },
+            (None, None, Some(key), None) => Entry::Key {
+                key: Name::Digest(hex_digest(&key, number)?),
+                expiry: line.x,
+            },
+            (None, None, None, Some(id)) => Entry::Event {
+                id: Name::Digest(hex_digest(&id, number)?),
                 expiry: line.x,
             },
             _ => {
                 return Err(format!(
-                    "journal line {} holds neither or both of `k` and `e`",
+                    "journal line {} holds not exactly one of `k`, `e`, `kd` and `ed`",
                     number + 1
                 ));
             }
@@ -134,6 +177,18 @@ pub fn decode(bytes: &[u8], memory: &mut Memory) -> Result<u64, String> {
         return Err("the committed journal ends inside a line".into());
     }
     Ok(count)
+}
+
+/// The digest spelled `hex` on line `number` (from 0).
+fn hex_digest(hex: &str, number: usize) -> Result<Digest, String> {
+    let mut digest = [0; 16];
+    hex::decode_to_slice(hex, &mut digest).map_err(|e| {
+        format!(
+            "journal line {} holds a digest that is not 32 hex digits ({e})",
+            number + 1
+        )
+    })?;
+    Ok(digest)
 }
 
 /// What a save writes to the journal.
@@ -248,6 +303,47 @@ mod tests {
     }
 
     #[test]
+    fn text_and_digest_lines_name_the_same_things() {
+        let key = digest("content-1");
+        let id = digest("event-1");
+        let bytes = encode(&[
+            Entry::Key {
+                key: "content-1".into(),
+                expiry: 5,
+            },
+            Entry::Key {
+                key: Name::Digest(key),
+                expiry: 9,
+            },
+            Entry::Event {
+                id: Name::Digest(id),
+                expiry: 7,
+            },
+        ]);
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert_eq!(
+            text,
+            format!(
+                "{{\"k\":\"content-1\",\"x\":5}}\n{{\"kd\":\"{}\",\"x\":9}}\n{{\"ed\":\"{}\",\"x\":7}}\n",
+                hex::encode(key),
+                hex::encode(id)
+            )
+        );
+        let mut memory = Memory::default();
+        assert_eq!(decode(&bytes, &mut memory), Ok(3));
+        assert!(
+            memory.knows_key("content-1", 8),
+            "the later digest line wins"
+        );
+        assert!(memory.knows_event("event-1", 6));
+        assert!(
+            !memory.knows_key("event-1", 0),
+            "keys and event ids are apart"
+        );
+        assert_eq!(memory.len(), 2);
+    }
+
+    #[test]
     fn damage_is_named_by_line() {
         let mut memory = Memory::default();
         let err = decode(b"{\"k\":\"a\",\"x\":1}\n{\"x\":2}\n", &mut memory).unwrap_err();
@@ -255,6 +351,13 @@ mod tests {
         let err = decode(b"{\"k\":\"a\",\"x\":1}", &mut memory).unwrap_err();
         assert!(err.contains("inside a line"), "{err}");
         assert!(decode(b"not json\n", &mut memory).is_err());
+        let err = decode(b"{\"kd\":\"00ff\",\"x\":1}\n", &mut memory).unwrap_err();
+        assert!(
+            err.contains("line 1") && err.contains("32 hex digits"),
+            "{err}"
+        );
+        let err = decode(b"{\"k\":\"a\",\"ed\":\"b\",\"x\":1}\n", &mut memory).unwrap_err();
+        assert!(err.contains("not exactly one of"), "{err}");
     }
 
     #[test]
@@ -310,6 +413,11 @@ mod tests {
         };
         assert_eq!(next.entries, 10);
         assert_eq!(next.bytes, data.len() as u64);
+        let text = String::from_utf8(data.clone()).unwrap();
+        assert!(
+            text.lines().all(|l| l.starts_with(r#"{"kd":""#)),
+            "a compaction writes digests: {text}"
+        );
         let mut back = Memory::default();
         assert_eq!(decode(&data, &mut back), Ok(10));
         assert_eq!(back, memory);

@@ -654,12 +654,39 @@ mod tests {
         store.save_blocking("audit", "t1", &mut checkpoint).unwrap();
         let head = std::fs::read_to_string(dir.path().join("audit/t1.json")).unwrap();
         assert!(
-            head.contains("\"format\":2") && !head.contains("remembered"),
+            head.contains("\"format\":3") && !head.contains("remembered"),
             "{head}"
         );
         let stored = store.load_blocking("audit", "t1").unwrap().unwrap();
         assert_eq!(stored, checkpoint);
         assert!(stored.memory.knows_key("blob", 0));
+    }
+
+    #[test]
+    fn a_checkpoint_of_format_2_is_read_as_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("audit")).unwrap();
+        let journal = "{\"k\":\"blob\",\"x\":99}\n{\"e\":\"ev\",\"x\":98}\n";
+        std::fs::write(journal_file(dir.path(), 0), journal).unwrap();
+        std::fs::write(
+            dir.path().join("audit/t1.json"),
+            format!(
+                r#"{{"format":2,"version":4,"highWaterMark":7,"journal":{{"segment":0,"bytes":{},"entries":2}},"updatedAt":1}}"#,
+                journal.len()
+            ),
+        )
+        .unwrap();
+        let store = LocalStore::new(dir.path());
+        let mut checkpoint = store.load_blocking("audit", "t1").unwrap().unwrap();
+        assert_eq!((checkpoint.version, checkpoint.high_water_mark), (4, 7));
+        assert!(checkpoint.memory.knows_key("blob", 0));
+        assert!(checkpoint.memory.knows_event("ev", 0));
+        checkpoint.memory.remember_key("next", 99);
+        store.save_blocking("audit", "t1", &mut checkpoint).unwrap();
+        let head = std::fs::read_to_string(dir.path().join("audit/t1.json")).unwrap();
+        assert!(head.contains("\"format\":3"), "{head}");
+        let stored = store.load_blocking("audit", "t1").unwrap().unwrap();
+        assert!(stored.memory.knows_key("blob", 0) && stored.memory.knows_key("next", 0));
     }
 
     #[tokio::test]

@@ -53,8 +53,10 @@ use std::collections::BTreeMap;
 pub const SET_ASIDE_KEPT_MS: i64 = 100 * 24 * 3_600_000;
 
 /// The on-disk format version of [`Checkpoint`]'s head: 2 since the
-/// remembered keys and event ids moved to the journal (1 is still read).
-pub const FORMAT: u32 = 2;
+/// remembered keys and event ids moved to the journal (1 is still read), 3
+/// since a compacted journal holds digests (`kd`/`ed` lines, which a host
+/// reading format 2 would take for damage; 2 is still read).
+pub const FORMAT: u32 = 3;
 
 /// Progress of one tenant and source.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
