@@ -93,7 +93,7 @@ pub enum BenchCommand {
 
 /// Runs the command line; the process exit code.
 pub fn main() -> ExitCode {
-    allocator::return_large_buffers_to_the_os();
+    allocator::return_freed_memory_to_the_os();
     let cli = Cli::parse();
     init_logging(cli.log_format);
     let runtime = match tokio::runtime::Runtime::new() {
