@@ -637,20 +637,27 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_checkpoint_of_format_1_moves_its_keys_to_the_journal() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("audit")).unwrap();
-        std::fs::write(
-            dir.path().join("audit/t1.json"),
-            r#"{"format":1,"version":4,"highWaterMark":7,"remembered":{"blob":99},"recentEvents":{"ev":98},"updatedAt":1}"#,
-        )
-        .unwrap();
-        let store = LocalStore::new(dir.path());
-        let mut checkpoint = store.load_blocking("audit", "t1").unwrap().unwrap();
+    /// Stores `head` as audit/t1's head, loads it, and checks what every
+    /// older format keeps: version 4, high-water mark 7, key `blob` and
+    /// event `ev`.
+    fn load_older_format(dir: &Path, head: &str) -> (LocalStore, Checkpoint) {
+        std::fs::create_dir_all(dir.join("audit")).unwrap();
+        std::fs::write(dir.join("audit/t1.json"), head).unwrap();
+        let store = LocalStore::new(dir);
+        let checkpoint = store.load_blocking("audit", "t1").unwrap().unwrap();
         assert_eq!((checkpoint.version, checkpoint.high_water_mark), (4, 7));
         assert!(checkpoint.memory.knows_key("blob", 0));
         assert!(checkpoint.memory.knows_event("ev", 0));
+        (store, checkpoint)
+    }
+
+    #[test]
+    fn a_checkpoint_of_format_1_moves_its_keys_to_the_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, mut checkpoint) = load_older_format(
+            dir.path(),
+            r#"{"format":1,"version":4,"highWaterMark":7,"remembered":{"blob":99},"recentEvents":{"ev":98},"updatedAt":1}"#,
+        );
         store.save_blocking("audit", "t1", &mut checkpoint).unwrap();
         let head = std::fs::read_to_string(dir.path().join("audit/t1.json")).unwrap();
         assert!(
@@ -668,19 +675,13 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("audit")).unwrap();
         let journal = "{\"k\":\"blob\",\"x\":99}\n{\"e\":\"ev\",\"x\":98}\n";
         std::fs::write(journal_file(dir.path(), 0), journal).unwrap();
-        std::fs::write(
-            dir.path().join("audit/t1.json"),
-            format!(
+        let (store, mut checkpoint) = load_older_format(
+            dir.path(),
+            &format!(
                 r#"{{"format":2,"version":4,"highWaterMark":7,"journal":{{"segment":0,"bytes":{},"entries":2}},"updatedAt":1}}"#,
                 journal.len()
             ),
-        )
-        .unwrap();
-        let store = LocalStore::new(dir.path());
-        let mut checkpoint = store.load_blocking("audit", "t1").unwrap().unwrap();
-        assert_eq!((checkpoint.version, checkpoint.high_water_mark), (4, 7));
-        assert!(checkpoint.memory.knows_key("blob", 0));
-        assert!(checkpoint.memory.knows_event("ev", 0));
+        );
         checkpoint.memory.remember_key("next", 99);
         store.save_blocking("audit", "t1", &mut checkpoint).unwrap();
         let head = std::fs::read_to_string(dir.path().join("audit/t1.json")).unwrap();
