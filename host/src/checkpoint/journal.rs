@@ -107,19 +107,27 @@ struct Line<'a> {
 
 /// Appends `entry` to `out` as one line.
 fn encode_into(out: &mut Vec<u8>, entry: &Entry) {
-    let (is_key, name, expiry) = match entry {
-        Entry::Key { key, expiry } => (true, key, *expiry),
-        Entry::Event { id, expiry } => (false, id, *expiry),
-    };
     let mut line = Line {
-        x: expiry,
+        x: entry.expiry(),
         ..Line::default()
     };
-    match (is_key, name) {
-        (true, Name::Text(text)) => line.k = Some(text.as_str().into()),
-        (false, Name::Text(text)) => line.e = Some(text.as_str().into()),
-        (true, Name::Digest(d)) => line.kd = Some(hex::encode(d).into()),
-        (false, Name::Digest(d)) => line.ed = Some(hex::encode(d).into()),
+    match entry {
+        Entry::Key {
+            key: Name::Text(text),
+            ..
+        } => line.k = Some(text.as_str().into()),
+        Entry::Event {
+            id: Name::Text(text),
+            ..
+        } => line.e = Some(text.as_str().into()),
+        Entry::Key {
+            key: Name::Digest(d),
+            ..
+        } => line.kd = Some(hex::encode(d).into()),
+        Entry::Event {
+            id: Name::Digest(d),
+            ..
+        } => line.ed = Some(hex::encode(d).into()),
     }
     // A struct of strings and an integer always serializes.
     serde_json::to_writer(&mut *out, &line).expect("a journal line serializes");

@@ -60,7 +60,30 @@ impl Memory {
 
     /// Remembers a published event's id until `expiry` (ms).
     pub fn remember_event(&mut self, id: &str, expiry: i64) {
-        self.events.insert(digest(id), expiry);
+        self.remember_event_as(digest(id), id, expiry);
+    }
+
+    /// Whether the event `id` is new at `now` (ms), that is not remembered
+    /// then; a new one is remembered until `remember_until`, if given. The
+    /// pipeline's check of every event: one digest for both steps.
+    pub fn first_sight_of_event(
+        &mut self,
+        id: &str,
+        now: i64,
+        remember_until: Option<i64>,
+    ) -> bool {
+        let digest = digest(id);
+        if self.events.get(&digest).is_some_and(|expiry| *expiry > now) {
+            return false;
+        }
+        if let Some(expiry) = remember_until {
+            self.remember_event_as(digest, id, expiry);
+        }
+        true
+    }
+
+    fn remember_event_as(&mut self, digest: Digest, id: &str, expiry: i64) {
+        self.events.insert(digest, expiry);
         self.pending.push(Entry::Event {
             id: Name::Text(id.to_string()),
             expiry,
@@ -159,6 +182,22 @@ mod tests {
         memory.prune(150);
         assert_eq!((memory.key_count(), memory.event_count()), (0, 1));
         assert_eq!(memory.pending().len(), 1, "the expired key is not written");
+    }
+
+    #[test]
+    fn a_first_sight_is_remembered_only_when_asked() {
+        let mut memory = Memory::default();
+        memory.remember_event("ev-1", 200);
+        assert!(!memory.first_sight_of_event("ev-1", 199, Some(300)));
+        assert!(
+            !memory.knows_event("ev-1", 200),
+            "a repeat is not remembered again"
+        );
+        assert!(memory.first_sight_of_event("ev-1", 200, None));
+        assert!(!memory.knows_event("ev-1", 200), "seen, not remembered");
+        assert!(memory.first_sight_of_event("ev-2", 0, Some(300)));
+        assert!(memory.knows_event("ev-2", 299));
+        assert_eq!(memory.pending().len(), 2, "ev-1 once, ev-2");
     }
 
     #[test]

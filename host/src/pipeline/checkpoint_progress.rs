@@ -180,13 +180,7 @@ impl Progress for CheckpointProgress<'_> {
         events
             .into_iter()
             .filter(|e| {
-                if memory.knows_event(&e.id, now) {
-                    return false;
-                }
-                if e.time >= oldest {
-                    memory.remember_event(&e.id, expiry);
-                }
-                true
+                memory.first_sight_of_event(&e.id, now, (e.time >= oldest).then_some(expiry))
             })
             .collect()
     }
